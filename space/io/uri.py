@@ -1,0 +1,83 @@
+"""Local paths and fsspec URIs (s3://, gs://, memory://, ...) behind one small interface.
+
+Decoders (PyAV, decord, Pillow) want either a local path or a seekable file object; these helpers give them one
+and turn "not there" into a typed `MissingFileError` that names the URI.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+
+from space.errors import MissingFileError
+
+_LOCAL_PROTOCOLS = {"", "file", "local"}
+
+
+def _protocol(uri: str | os.PathLike[str]) -> str:
+    text = os.fspath(uri)
+    return text.split("://", 1)[0].lower() if "://" in text else ""
+
+
+def is_remote(uri: str | os.PathLike[str]) -> bool:
+    """True when the URI names a non-local filesystem (s3://, gs://, memory://, http://...)."""
+    return _protocol(uri) not in _LOCAL_PROTOCOLS
+
+
+def to_local(uri: str | os.PathLike[str]) -> str:
+    """The filesystem path of a local URI (strips a file:// prefix); remote URIs are returned unchanged."""
+    text = os.fspath(uri)
+    return text.split("://", 1)[1] if _protocol(text) in ("file", "local") else text
+
+
+def file_size(uri: str | os.PathLike[str]) -> int:
+    """Size in bytes; MissingFileError when nothing (or a directory) is there."""
+    if not is_remote(uri):
+        path = Path(to_local(uri))
+        if not path.is_file():
+            raise MissingFileError(uri, "no such file" if not path.exists() else "is a directory, not a file")
+        return path.stat().st_size
+    fs, path = fsspec.core.url_to_fs(os.fspath(uri))
+    try:
+        info = fs.info(path)
+    except FileNotFoundError as exc:
+        raise MissingFileError(uri, "no such file") from exc
+    if info.get("type") == "directory":
+        raise MissingFileError(uri, "is a directory, not a file")
+    return int(info.get("size") or 0)
+
+
+def open_uri(uri: str | os.PathLike[str], mode: str = "rb", **kwargs: Any) -> IO[Any]:
+    """Open a local path or any fsspec URI; the caller closes it (use it as a context manager)."""
+    try:
+        return fsspec.open(os.fspath(uri), mode, **kwargs).open()
+    except FileNotFoundError as exc:
+        if "r" not in mode:  # writing: the folder is missing, which is not a missing input
+            raise
+        raise MissingFileError(uri, "no such file") from exc
+
+
+@contextmanager
+def local_path(uri: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield a local path for `uri`: the file itself when local, else a temporary copy removed on exit.
+
+    Needed by libraries that only take paths (decord). The copy keeps the suffix, in case a reader looks at it.
+    """
+    file_size(uri)  # raises MissingFileError before any copying
+    if not is_remote(uri):
+        yield to_local(uri)
+        return
+    fd, tmp = tempfile.mkstemp(prefix="space-", suffix=Path(os.fspath(uri)).suffix)
+    os.close(fd)
+    try:
+        fs, path = fsspec.core.url_to_fs(os.fspath(uri))
+        fs.get_file(path, tmp)
+        yield tmp
+    finally:
+        Path(tmp).unlink(missing_ok=True)
