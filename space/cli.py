@@ -33,7 +33,9 @@ def _landmarks(args: argparse.Namespace) -> None:
         track, times, kind = track_face([image], backend, source=args.input), [None], "image"
         size = (image.shape[1], image.shape[0])
     else:
-        track, times, size = track_video(args.input, backend, fps=args.fps, progress=not args.quiet)
+        track, times, size = track_video(
+            args.input, backend, fps=args.fps, progress=not args.quiet, detect_every=args.detect_every
+        )
         kind = "video"
     result = {
         "source": args.input,
@@ -83,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["dlib", "fan"], default="dlib",
                    help="dlib: offline, CPU, weights ship with the package (default); fan: face-alignment 3D FAN")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate to sample videos at (default 25)")
+    p.add_argument("--detect-every", type=int, default=1, metavar="K",
+                   help="videos: run the face detector on every K-th frame and interpolate the box (default 1)")
     p.add_argument("--weights", default=None,
                    help="fan only: folder or URI with the face-alignment weight files (default: the torch hub cache)")
     p.add_argument("--device", default="auto", help="fan only: cpu, cuda, or auto (default)")

@@ -98,8 +98,10 @@ def poses_to_array(poses) -> np.ndarray:
 
 def _pose_parts(pose: "HeadPose | np.ndarray"):
     """HeadPose or (..., 6) vectors -> rotation (..., 3, 3), translation (..., 3), scale (...)."""
-    v = pose.as_vector() if isinstance(pose, HeadPose) else np.asarray(pose)
-    v = v.astype(np.float64)
+    if isinstance(pose, HeadPose):
+        v = np.array([getattr(pose, f) for f in POSE_FIELDS], dtype=np.float64)  # not as_vector: keep float64
+    else:
+        v = np.asarray(pose, dtype=np.float64)
     rot = euler_to_matrix(v[..., 0], v[..., 1], v[..., 2])
     trans = np.stack([v[..., 3], v[..., 4], np.zeros_like(v[..., 4])], -1)
     return rot, trans, v[..., 5]

@@ -17,10 +17,12 @@ class BoxTrack:
     boxes: np.ndarray  # (T, 4) float32 x1, y1, x2, y2, smoothed, for every frame
     detected: np.ndarray  # (T,) bool: a detection was matched in this frame (else interpolated)
     max_faces: int  # most faces seen in one frame (more than one: the main face was chosen)
+    examined: int  # frames the detector ran on
 
     @property
     def detected_fraction(self) -> float:
-        return float(self.detected.mean()) if len(self.detected) else 0.0
+        """Share of the examined frames in which the face was found."""
+        return float(self.detected.sum()) / self.examined if self.examined else 0.0
 
 
 def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -62,15 +64,16 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def track_boxes(
-    detections: list[np.ndarray], width: int, height: int, min_iou: float = 0.3, window: int = 5
+    detections: list[np.ndarray | None], width: int, height: int, min_iou: float = 0.3, window: int = 5
 ) -> BoxTrack | None:
-    """Per-frame detections ((K, 5) each, K may be 0) -> one smoothed box per frame; None if no face at all."""
+    """Per-frame detections ((K, 5) each, K may be 0; None for a frame the detector skipped) -> one smoothed box
+    per frame; None if no face at all."""
     count = len(detections)
     boxes = np.zeros((count, 4), np.float64)
     found = np.zeros(count, bool)
     previous = None
     for t, dets in enumerate(detections):
-        if len(dets) == 0:
+        if dets is None or len(dets) == 0:
             continue
         if previous is None:
             pick = main_face(dets, width, height)
@@ -87,8 +90,9 @@ def track_boxes(
     centre_size = np.concatenate([(filled[:, :2] + filled[:, 2:]) / 2, filled[:, 2:] - filled[:, :2]], axis=1)
     cs = smooth(centre_size, window)
     smoothed = np.concatenate([cs[:, :2] - cs[:, 2:] / 2, cs[:, :2] + cs[:, 2:] / 2], axis=1)
-    max_faces = max((len(d) for d in detections), default=0)
-    return BoxTrack(smoothed.astype(np.float32), found, max_faces)
+    examined = [d for d in detections if d is not None]
+    max_faces = max((len(d) for d in examined), default=0)
+    return BoxTrack(smoothed.astype(np.float32), found, max_faces, len(examined))
 
 
 def stable_crop(boxes: np.ndarray, scale: float = 1.8, window: int = 9) -> np.ndarray:
