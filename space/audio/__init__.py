@@ -1,0 +1,1 @@
+"""Audio features for the model stages."""
