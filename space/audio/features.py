@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torchaudio
 
+from ..io.mp4 import frame_count_for
+
 
 @dataclass(frozen=True)
 class AudioFeatureConfig:
@@ -47,11 +49,6 @@ class AudioFeatureConfig:
     @property
     def features(self) -> int:
         return self.n_mfcc if self.kind == "mfcc" else self.n_mels
-
-
-def frame_count(num_samples: int, sample_rate: int, fps: float) -> int:
-    """Video frames for `num_samples` of audio: round half up, as space.io.mp4.frame_count_for."""
-    return int(num_samples / sample_rate * fps + 0.5 + 1e-9)
 
 
 class AudioFeatures(torch.nn.Module):
@@ -86,7 +83,7 @@ class AudioFeatures(torch.nn.Module):
         cfg = self.config
         if audio.dim() == 1:
             audio = audio[None]
-        frames = frame_count(audio.shape[-1], cfg.sample_rate, cfg.fps)
+        frames = frame_count_for(audio.shape[-1] / cfg.sample_rate, cfg.fps)
         need = frames * cfg.mels_per_frame * cfg.hop  # whole video frames of audio
         audio = torch.nn.functional.pad(audio, (0, max(0, need - audio.shape[-1])))[:, :need]
         spec = self._spectrum(audio)  # (B, frames * mels_per_frame, F)

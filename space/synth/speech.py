@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
+from ..io.mp4 import frame_count_for
+
 # Vowel -> (formants F1, F2, F3 in Hz, mouth openness in [0, 1]); adult averages (Peterson & Barney 1952).
 VOWELS = {
     "a": ((730, 1090, 2440), 1.0),
@@ -102,7 +104,7 @@ def synthesize_speech(
 
 
 def _finish(audio, openness, sr, fps, syllables) -> Speech:
-    frames = int(round(len(audio) / sr * fps))
+    frames = frame_count_for(len(audio) / sr, fps)  # the project's convention, as the mp4 writer uses
     hop = sr / fps
     # Mouth opening of a frame: the mean openness over the frame's audio, lightly smoothed (the jaw is slow).
     edges = (np.arange(frames + 1) * hop).astype(int)

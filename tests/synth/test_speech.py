@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from space.io.mp4 import frame_count_for
 from space.synth.speech import synthesize_speech
 
 
@@ -9,7 +10,7 @@ def test_exact_length_and_range(duration):
     speech = synthesize_speech(duration, seed=3)
     assert len(speech.audio) == round(duration * 16000)
     assert speech.audio.dtype == np.float32 and np.abs(speech.audio).max() <= 1.0
-    assert len(speech.mouth_open) == round(duration * 25)
+    assert len(speech.mouth_open) == frame_count_for(duration, 25)  # round half up, as the mp4 writer
 
 
 def test_mouth_follows_the_audio_envelope():
