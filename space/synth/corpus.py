@@ -28,7 +28,7 @@ from ..face.pose_fit import fit_pose
 from ..warp import border_anchors, triangulate, warp_image
 from .speech import synthesize_speech
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2  # 2: frame count rounds half up (io.mp4.frame_count_for)
 
 
 @dataclass(frozen=True)
