@@ -68,6 +68,12 @@ class NoFaceError(SpaceError):
     kind = "no_face"
 
 
+class FaceTooSmallError(NoFaceError):
+    """A face was found but is too small in the photo to animate."""
+
+    kind = "face_too_small"
+
+
 class MissingWeightsError(SpaceError):
     """Model weights are not where they were looked for; the message lists the files and the places."""
 

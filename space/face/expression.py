@@ -107,3 +107,13 @@ def parse_emotion(spec: str) -> dict[str, float]:
 def mix_offsets(mix: dict[str, float]) -> np.ndarray:
     """Displacement of an emotion mix: the sum of its parts."""
     return sum((emotion_offsets(k, v) for k, v in mix.items()), np.zeros((68, 3)))
+
+
+def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
+    """(..., 68, 2|3) -> (...): the inner-lip gap (points 61-63 against 67-65) over the mouth width (48 to 54).
+    0 for closed lips, ~0.1 for speech, ~0.5 for a wide-open mouth; independent of face size and position."""
+    xy = np.asarray(landmarks, dtype=np.float64)[..., :2]
+    gap = np.linalg.norm(xy[..., [61, 62, 63], :] - xy[..., [67, 66, 65], :], axis=-1).mean(-1)
+    width = np.linalg.norm(xy[..., 48, :] - xy[..., 54, :], axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(width > 0, gap / np.where(width > 0, width, 1.0), np.nan)

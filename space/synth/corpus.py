@@ -2,10 +2,11 @@
 
 A clip is made by animating scikit-image's astronaut photo (a real face that ships inside a package):
 
-    rest landmarks of the photo (dlib) -> identity shape in the normalized space (pose fit)
+    rest landmarks of the photo (dlib) -> identity shape in the normalized space (pose fit; space.portrait)
     per frame: + mouth opening from the speech + emotion displacement + blink closure  (normalized space)
                -> re-posed with a known head-pose sequence -> target landmarks
-               -> the photo warped piecewise-affinely from its rest landmarks to the targets
+               -> drawn by the `warp` renderer (space.render.warp): the photo warped piecewise-affinely from
+                  its rest landmarks to the targets, irises kept in place in the eyes, a mouth interior drawn
 
 The targets are the ground truth: the warp moves the photo's own detected landmarks exactly there, so a landmark
 backend run on the frames should find them again. Each clip is an mp4 (H.264 + AAC) and a JSON file.
@@ -15,20 +16,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from ..face.expression import EMOTIONS, mix_offsets, mouth_offsets
-from ..face.eyes import apply_blink, blink_curve, blink_times
-from ..face.geometry import POSE_FIELDS, HeadPose, euler_to_matrix, matrix_to_euler, normalize, repose
-from ..face.pose_fit import fit_pose
-from ..warp import border_anchors, triangulate, warp_image
+from ..face.expression import EMOTIONS, mix_offsets, mouth_offsets, mouth_opening
+from ..face.eyes import apply_blink, blink_curve, blink_times, carry_iris
+from ..face.geometry import POSE_FIELDS, euler_to_matrix, matrix_to_euler, repose
+from ..portrait import Portrait, astronaut_portrait  # noqa: F401  (re-exported: they used to live here)
+from ..render.base import Motion
+from ..render.warp import WarpRenderer
 from .speech import synthesize_speech
 
-CORPUS_VERSION = 2  # 2: frame count rounds half up (io.mp4.frame_count_for)
+# 2: frame count rounds half up (io.mp4.frame_count_for)
+# 3: frames drawn by the `warp` renderer (space.render.warp): the photo cropped by space.portrait (integer crop,
+#    area resampling), irises drawn in layers under the lids, a mouth interior with the photo's teeth and a
+#    cavity; the truth gains the iris centres
+CORPUS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -52,49 +57,6 @@ class CorpusConfig:
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-@dataclass
-class Portrait:
-    """The photo at rest: pixels, its detected landmarks, and the fit that puts them in the normalized space."""
-
-    image: np.ndarray  # (S, S, 3) uint8
-    landmarks: np.ndarray  # (68, 2) pixels, as the dlib backend finds them
-    pose: np.ndarray  # (6,)
-    normalized: np.ndarray  # (68, 3) identity shape, pose-free
-    ring: np.ndarray = field(default=None)  # (R, 3) normalized points around the head that move with it
-
-
-def astronaut_portrait(size: int = 256) -> Portrait:
-    """Crop scikit-image's astronaut photo to a head-and-shoulders square and find its landmarks."""
-    import skimage.data
-
-    from ..face.dlib_backend import DlibBackend
-    from ..face.tracking import main_face
-
-    photo = skimage.data.astronaut()
-    backend = DlibBackend()
-    boxes = backend.detect(photo)
-    x1, y1, x2, y2 = boxes[main_face(boxes, photo.shape[1], photo.shape[0]), :4]
-    side = 2.2 * max(x2 - x1, y2 - y1)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + 0.15 * (y2 - y1)  # a little below: room for the chin and neck
-    src = np.float32([[cx - side / 2, cy - side / 2], [cx + side / 2, cy - side / 2], [cx - side / 2, cy + side / 2]])
-    dst = np.float32([[0, 0], [size, 0], [0, size]])
-    image = cv2.warpAffine(photo, cv2.getAffineTransform(src, dst), (size, size), flags=cv2.INTER_AREA)
-    box = backend.detect(image)
-    landmarks = backend.landmarks([image], box[main_face(box, size, size), None, :4])[0]
-    poses, lifted, _ = fit_pose(landmarks)
-    normalized = normalize(lifted, poses)[0]
-    return Portrait(image, landmarks.astype(np.float64), poses[0], normalized, _head_ring(normalized))
-
-
-def _head_ring(normalized: np.ndarray, count: int = 20) -> np.ndarray:
-    """Points on an ellipse around the face (hair, ears, neck) that move rigidly with the head."""
-    centre = normalized[:, :2].mean(0)
-    half = (normalized[:, :2].max(0) - normalized[:, :2].min(0)) / 2
-    angle = np.linspace(0, 2 * np.pi, count, endpoint=False)
-    xy = centre + np.stack([np.cos(angle), np.sin(angle)], 1) * half * [1.45, 1.5]
-    return np.concatenate([xy, np.full((count, 1), 0.6)], axis=1)
-
-
 def pose_sequence(num_frames: int, rest: np.ndarray, config: CorpusConfig, rng: np.random.Generator) -> np.ndarray:
     """(T, 6) absolute head poses: slow sums of sinusoids around the rest pose (rotation composed on the left,
     so the motion is in the camera frame), small translation and scale drift."""
@@ -114,17 +76,6 @@ def pose_sequence(num_frames: int, rest: np.ndarray, config: CorpusConfig, rng: 
     ty = rest[4] + wave(0.03 * config.size)
     scale = rest[5] * (1 + wave(0.03))
     return np.stack([yaw, pitch, roll, tx, ty, scale], axis=1)
-
-
-def _darken_mouth(frame: np.ndarray, inner_lips: np.ndarray, opening: float) -> np.ndarray:
-    """A plausible mouth interior: the stretched lip pixels between the inner lips darkened as the mouth opens."""
-    if opening < 0.05:
-        return frame
-    mask = np.zeros(frame.shape[:2], np.float32)
-    cv2.fillPoly(mask, [np.round(inner_lips).astype(np.int32)], 1.0, lineType=cv2.LINE_AA)
-    mask = cv2.GaussianBlur(mask, (3, 3), 0)[..., None] * min(1.0, opening) * 0.75
-    interior = np.array([70, 25, 30], np.float32)
-    return (frame * (1 - mask) + interior * mask).astype(np.uint8)
 
 
 def make_clip(portrait: Portrait, index: int, config: CorpusConfig):
@@ -147,17 +98,10 @@ def make_clip(portrait: Portrait, index: int, config: CorpusConfig):
     landmarks3d = repose(normalized, poses)
 
     size = config.size
-    anchors = border_anchors(size, size)
-    rest_ring = repose(portrait.ring, portrait.pose)[:, :2]
-    src = np.concatenate([portrait.landmarks, rest_ring, anchors])
-    triangles = triangulate(src)
-
-    def frames():
-        for t in range(num_frames):
-            ring = repose(portrait.ring, poses[t])[:, :2]
-            dst = np.concatenate([landmarks3d[t, :, :2], ring, anchors])
-            frame = warp_image(portrait.image, src, dst, triangles)
-            yield _darken_mouth(frame, landmarks3d[t, 60:68, :2], speech.mouth_open[t])
+    # No gaze change: the photo's irises keep their place in the eyes while the head turns and the lids blink.
+    iris = carry_iris(portrait.landmarks, portrait.iris, landmarks3d)
+    motion = Motion(landmarks3d, normalized, poses, iris, mouth_opening(landmarks3d))
+    frames = WarpRenderer().render(portrait, motion)
 
     truth = {
         "clip_id": f"synth-{config.digest()}-{index:04d}",
@@ -166,7 +110,7 @@ def make_clip(portrait: Portrait, index: int, config: CorpusConfig):
         "duration": speech.duration,
         "sample_rate": speech.sample_rate,
         "size": [size, size],
-        "photo": "skimage.data.astronaut",
+        "photo": portrait.source,
         "emotion": {"label": emotion, "intensity": round(intensity, 4)},
         "blink_times": np.round(blinks, 4).tolist(),
         "pose_fields": list(POSE_FIELDS),
@@ -174,10 +118,11 @@ def make_clip(portrait: Portrait, index: int, config: CorpusConfig):
         "mouth_open": np.round(speech.mouth_open, 5).tolist(),
         "eye_closure": np.round(closure, 5).tolist(),
         "landmarks": np.round(landmarks3d, 4).tolist(),  # (T, 68, 3) pixels; x, y are the 2D ground truth
+        "iris": np.round(iris, 4).tolist(),  # (T, 2, 2) pixels, image-left eye first
         "normalized": np.round(normalized, 6).tolist(),
         "syllables": [[round(a, 4), round(b, 4), v] for a, b, v in speech.syllables],
     }
-    return frames(), speech.audio, truth
+    return frames, speech.audio, truth
 
 
 def write_corpus(out_dir: str | Path, config: CorpusConfig = CorpusConfig(), progress: bool = True) -> list[Path]:
@@ -210,6 +155,7 @@ def write_corpus(out_dir: str | Path, config: CorpusConfig = CorpusConfig(), pro
 def load_truth(video_path: str | Path) -> dict:
     """The ground truth JSON next to a corpus clip, with arrays restored."""
     truth = json.loads(Path(video_path).with_suffix(".json").read_text())
-    for key in ("poses", "mouth_open", "eye_closure", "landmarks", "normalized", "blink_times"):
-        truth[key] = np.asarray(truth[key], dtype=np.float64)
+    for key in ("poses", "mouth_open", "eye_closure", "landmarks", "normalized", "blink_times", "iris"):
+        if key in truth:
+            truth[key] = np.asarray(truth[key], dtype=np.float64)
     return truth

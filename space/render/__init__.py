@@ -1,0 +1,1 @@
+"""Renderers: one photo + per-frame motion -> frames (`warp`, `facevid2vid`)."""
