@@ -126,3 +126,29 @@ def normalize(landmarks: np.ndarray, pose: "HeadPose | np.ndarray") -> np.ndarra
 def project(points3d: np.ndarray) -> np.ndarray:
     """Scaled orthographic projection: drop z."""
     return np.asarray(points3d)[..., :2]
+
+
+def pose_delta(reference: np.ndarray, poses: np.ndarray) -> np.ndarray:
+    """Head motion relative to a reference pose, in units that carry over to another face and image size.
+
+    (6,) reference, (..., 6) absolute poses -> (..., 6): the rotation R @ R_ref^T as (yaw, pitch, roll) degrees
+    (motion in the camera frame), translation in units of the reference scale (mean-face units, so a nod moves
+    a small and a large face alike) and log scale ratio. `compose_pose` is its exact inverse."""
+    ref = np.asarray(reference, dtype=np.float64)
+    v = np.asarray(poses, dtype=np.float64)
+    delta_rot = euler_to_matrix(v[..., 0], v[..., 1], v[..., 2]) @ euler_to_matrix(*ref[:3]).T
+    yaw, pitch, roll = matrix_to_euler(delta_rot)
+    shift = (v[..., 3:5] - ref[3:5]) / ref[5]
+    return np.concatenate(
+        [np.stack([yaw, pitch, roll], -1), shift, np.log(v[..., 5:6] / ref[5])], axis=-1
+    )
+
+
+def compose_pose(reference: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """(6,) reference pose + (..., 6) deltas (as `pose_delta` gives) -> (..., 6) absolute poses."""
+    ref = np.asarray(reference, dtype=np.float64)
+    d = np.asarray(delta, dtype=np.float64)
+    rot = euler_to_matrix(d[..., 0], d[..., 1], d[..., 2]) @ euler_to_matrix(*ref[:3])
+    yaw, pitch, roll = matrix_to_euler(rot)
+    txy = ref[3:5] + d[..., 3:5] * ref[5]
+    return np.concatenate([np.stack([yaw, pitch, roll], -1), txy, ref[5] * np.exp(d[..., 5:6])], axis=-1)

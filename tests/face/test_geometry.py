@@ -3,7 +3,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from space.face.geometry import HeadPose, euler_to_matrix, matrix_to_euler, normalize, repose
+from space.face.geometry import (
+    HeadPose, compose_pose, euler_to_matrix, matrix_to_euler, normalize, pose_delta, repose,
+)
 from space.face.mean_face import MEAN_FACE, RIGID_INDEX
 from space.face.pose_fit import fit_pose
 
@@ -105,3 +107,26 @@ def test_fit_with_noise_is_close():
     points = repose(MEAN_FACE, truth)[..., :2] + rng.normal(0, 0.5, (50, 68, 2))
     fitted, _, _ = fit_pose(points)
     assert np.abs(fitted[:, :3] - truth[:, :3]).mean() < 1.0
+
+
+@given(poses, poses)
+@settings(max_examples=60)
+def test_pose_delta_and_compose_are_inverses(ref, pose):
+    ref_v, pose_v = ref.as_vector().astype(np.float64), pose.as_vector().astype(np.float64)
+    back = compose_pose(ref_v, pose_delta(ref_v, pose_v))
+    # compare as landmarks: Euler angles are not unique near gimbal lock, the posed face is
+    np.testing.assert_allclose(repose(MEAN_FACE, back), repose(MEAN_FACE, pose_v), rtol=1e-6, atol=1e-4)
+
+
+def test_pose_delta_carries_motion_to_another_face():
+    """A nod of 10 degrees and a shift of half a face unit on one face is the same motion on another."""
+    ref_a = np.array([5.0, -3.0, 2.0, 100.0, 120.0, 40.0])
+    moved = compose_pose(ref_a, np.array([[0.0, 10.0, 0.0, 0.5, 0.0, 0.0]]))[0]
+    delta = pose_delta(ref_a, moved)
+    np.testing.assert_allclose(delta, [0, 10, 0, 0.5, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(moved[3:], [120.0, 120.0, 40.0])
+    ref_b = np.array([-10.0, 0.0, 0.0, 300.0, 250.0, 120.0])
+    on_b = compose_pose(ref_b, delta)
+    np.testing.assert_allclose(on_b[3:], [360.0, 250.0, 120.0])
+    rel = euler_to_matrix(*on_b[:3]) @ euler_to_matrix(*ref_b[:3]).T
+    np.testing.assert_allclose(rel, euler_to_matrix(0, 10, 0), atol=1e-12)
