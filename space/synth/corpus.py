@@ -33,7 +33,8 @@ from .speech import synthesize_speech
 # 3: frames drawn by the `warp` renderer (space.render.warp): the photo cropped by space.portrait (integer crop,
 #    area resampling), irises drawn in layers under the lids, a mouth interior with the photo's teeth and a
 #    cavity; the truth gains the iris centres
-CORPUS_VERSION = 3
+# 4: the pose fit leaves out the speech-moved cheek contour (space.face.pose_fit): the photo's rest pose moved
+CORPUS_VERSION = 4
 
 
 @dataclass(frozen=True)
