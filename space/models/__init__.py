@@ -1,0 +1,1 @@
+"""Learned stages of SPACE (Speech2Landmarks, pose, Landmarks2Latents) and the face-vid2vid networks."""
