@@ -17,3 +17,28 @@ def astronaut():
     from space.portrait import astronaut_portrait
 
     return astronaut_portrait(256)
+
+
+@pytest.fixture(scope="session")
+def photo_path(tmp_path_factory):
+    """scikit-image's astronaut photo as a PNG file (the whole photo, not a crop)."""
+    import skimage.data
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("photo") / "astronaut.png"
+    Image.fromarray(skimage.data.astronaut()).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory):
+    """2.3 s of formant-synthesised speech: (wav path, samples, the synthesiser's per-frame mouth openness)."""
+    import numpy as np
+
+    from space.io.audio import write_wav
+    from space.synth.speech import synthesize_speech
+
+    s = synthesize_speech(2.3, seed=7)
+    path = tmp_path_factory.mktemp("speech") / "speech.wav"
+    write_wav(path, s.audio)
+    return str(path), s.audio.astype(np.float32), s.mouth_open

@@ -1,0 +1,119 @@
+"""The learned stages an animation needs, loaded once from a checkpoints folder/URI or the shipped defaults.
+
+    s2l.pt, pose.pt             our format (space.models.checkpoint); defaults ship inside the package
+    l2l.pt, facevid2vid.pth.tar  only for the facevid2vid renderer: L2L maps landmarks into the keypoint space
+                                 of one face-vid2vid checkpoint, so both come from the user
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from ..errors import MissingWeightsError, SpaceError
+from ..models.checkpoint import load_checkpoint, resolve_checkpoint
+from ..models.emotion import emotion_vector
+
+FACEVID2VID_FILE = "facevid2vid.pth.tar"
+FACEVID2VID_CONFIG = "facevid2vid.json"  # optional: FaceVid2VidConfig.to_dict() for a non-vox-256 checkpoint
+log = logging.getLogger(__name__)
+
+
+class Stages:
+    def __init__(self, checkpoints: str | None, renderer: str, device: str = "cpu", size: int = 256):
+        from ..audio.features import AudioFeatures
+
+        self.device = torch.device(device)
+        self.paths: dict[str, str] = {}
+        self.meta: dict[str, dict] = {}
+        self.s2l = self._load("s2l", checkpoints)
+        self.pose = self._load("pose", checkpoints)
+        self.l2l = self.facevid2vid = None
+        if renderer == "facevid2vid":
+            self.facevid2vid = self._load_facevid2vid(checkpoints, size)
+            self.l2l = self._load("l2l", checkpoints, default=False)
+        self.audio = AudioFeatures(self.s2l.config.audio_features()).to(self.device)
+
+    def _load(self, stage: str, checkpoints: str | None, default: bool = True):
+        if checkpoints is None and not default:
+            raise MissingWeightsError(
+                f"{stage}.pt", f"the {stage} stage has no shipped default; pass --checkpoints with a folder holding "
+                f"{stage}.pt (L2L maps into one face-vid2vid checkpoint's keypoints: train it against yours)",
+            )
+        try:
+            uri = resolve_checkpoint(stage, checkpoints)
+        except MissingWeightsError:
+            if checkpoints is None or not default:
+                raise
+            # a folder made for the facevid2vid renderer may hold only l2l + face-vid2vid: the shipped s2l / pose
+            # are the right ones then; the result's `models` says which file was used
+            uri = resolve_checkpoint(stage, None)
+            log.info("no %s.pt in %s: using the shipped default %s", stage, checkpoints, uri)
+        model, meta = load_checkpoint(uri, stage=stage, map_location=self.device)
+        self.paths[stage], self.meta[stage] = str(uri), meta.get("training", {})
+        return model.to(self.device).eval()
+
+    def _load_facevid2vid(self, checkpoints: str | None, size: int):
+        import dataclasses
+        import json
+
+        from ..io.uri import file_size, open_uri
+        from ..models.facevid2vid.config import FaceVid2VidConfig
+        from ..models.facevid2vid.model import FaceVid2Vid
+
+        if checkpoints is None:
+            raise MissingWeightsError(
+                FACEVID2VID_FILE, f"the facevid2vid renderer needs --checkpoints with a folder holding {FACEVID2VID_FILE} "
+                "(the public face-vid2vid checkpoint format) and l2l.pt; or use --renderer warp",
+            )
+        base = checkpoints.rstrip("/") + "/"
+        config = FaceVid2VidConfig()
+        try:
+            file_size(base + FACEVID2VID_CONFIG)
+        except SpaceError:
+            pass  # no config file: the public vox-256 networks
+        else:
+            with open_uri(base + FACEVID2VID_CONFIG, "r") as f:
+                config = FaceVid2VidConfig.from_dict(json.load(f))
+        self.paths["facevid2vid"] = base + FACEVID2VID_FILE
+        config = dataclasses.replace(config, size=size)
+        return FaceVid2Vid.from_checkpoint(base + FACEVID2VID_FILE, config, map_location=self.device).eval()
+
+    # -- the operations the pipeline calls ---------------------------------------------------------------------
+
+    @torch.no_grad()
+    def features(self, audio: np.ndarray) -> torch.Tensor:
+        """16 kHz speech (S,) -> (1, T, W, F) audio windows on the device."""
+        return self.audio(torch.as_tensor(audio, dtype=torch.float32, device=self.device)[None])
+
+    def emotion(self, spec) -> np.ndarray:
+        return emotion_vector(spec)
+
+    @torch.no_grad()
+    def speech_to_landmarks(self, features: torch.Tensor, identity: np.ndarray, emotion: np.ndarray) -> np.ndarray:
+        ident = torch.as_tensor(identity, dtype=torch.float32, device=self.device)[None]
+        emo = torch.as_tensor(emotion, dtype=torch.float32, device=self.device)[None]
+        return self.s2l.predict(features, ident, emo)[0].double().cpu().numpy()  # (T, 68, 3)
+
+    @torch.no_grad()
+    def sample_pose(self, features: torch.Tensor, seed: int, temperature: float) -> np.ndarray:
+        return np.asarray(self.pose.sample(features, seed=seed, temperature=temperature), dtype=np.float64)
+
+    def describe(self) -> dict[str, dict]:
+        return {stage: {"checkpoint": path, **self.meta.get(stage, {})} for stage, path in self.paths.items()}
+
+
+def load_stages(checkpoints: str | None, renderer: str, device: str = "cpu", size: int = 256) -> Stages:
+    return Stages(checkpoints, renderer, device, size)
+
+
+def make_renderer(name: str, stages: Stages, device: str = "cpu"):
+    if name == "warp":
+        from ..render.warp import WarpRenderer
+
+        return WarpRenderer()
+    from ..render.facevid2vid import FaceVid2VidRenderer
+
+    return FaceVid2VidRenderer(stages.facevid2vid, stages.l2l, device=device)
