@@ -32,8 +32,25 @@ import numpy as np
 
 from ..face.eyes import carry_iris, eye_centres
 from ..face.geometry import repose
-from ..warp import border_anchors, triangulate
 from .base import Motion, Renderer
+
+
+def border_anchors(width: int, height: int, per_side: int = 4) -> np.ndarray:
+    """Fixed points along the image border (corners included), so the warp covers the whole frame."""
+    xs = np.linspace(0, width - 1, per_side + 1)
+    ys = np.linspace(0, height - 1, per_side + 1)
+    top = np.stack([xs, np.zeros_like(xs)], 1)
+    bottom = np.stack([xs, np.full_like(xs, height - 1)], 1)
+    left = np.stack([np.zeros_like(ys[1:-1]), ys[1:-1]], 1)
+    right = np.stack([np.full_like(ys[1:-1], width - 1), ys[1:-1]], 1)
+    return np.concatenate([top, bottom, left, right])
+
+
+def triangulate(points: np.ndarray) -> np.ndarray:
+    """(N, 2) -> (K, 3) vertex indices of a Delaunay triangulation."""
+    from scipy.spatial import Delaunay
+
+    return Delaunay(np.asarray(points, dtype=np.float64)).simplices.astype(np.int32)
 
 # Per eye (image-left first): left corner, upper lid (left to right), right corner, lower lid (left to right).
 _EYE_POINTS = (np.array([36, 37, 38, 39, 41, 40]), np.array([42, 43, 44, 45, 47, 46]))

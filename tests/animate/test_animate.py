@@ -111,3 +111,10 @@ def test_output_must_not_overwrite_an_input(photo_path, speech, tmp_path):
 def test_unknown_python_option_is_named(photo_path, speech, tmp_path):
     with pytest.raises(TypeError, match="blink_speed"):
         animate(photo_path, speech[0], str(tmp_path / "x.mp4"), progress=False, blink_speed=3)
+
+
+def test_demo_needs_no_inputs(tmp_path):
+    out = tmp_path / "demo" / "demo.mp4"
+    assert main(["demo", "-o", str(out), "--seconds", "1.5", "--pose", "static", "-q"]) == 0
+    assert probe(str(out)).video.frame_count == frame_count_for(1.5)
+    assert (tmp_path / "demo" / "demo_photo.png").exists() and (tmp_path / "demo" / "demo_speech.wav").exists()
