@@ -1,7 +1,7 @@
 """Frames per second of each step of `space animate`, and of the warp renderer at 256 and 512.
 
 Inputs are made here (scikit-image's astronaut photo, 8 s of synthetic speech); the models are the shipped
-default checkpoints (Speech2Landmarks, pose). Each step is timed on the whole clip after one warm-up run;
+default checkpoints (Speech2Landmarks, pose; Landmarks2Latents random-init, as none ships). Each step is timed on the whole clip after one warm-up run;
 frames/s = clip frames / seconds. The face-vid2vid renderer's forward speed is in bench_facevid2vid.py.
 
     python benchmarks/bench_animate.py                  # cpu
@@ -73,6 +73,13 @@ def main(argv=None) -> dict:
             record("speech2landmarks", timed(lambda: stages.speech_to_landmarks(features, portrait.normalized, emotion))[0], frames)
             record("pose_sample", timed(lambda: stages.sample_pose(features, 0, 1.0))[0], frames)
             record("photo_to_portrait", timed(lambda: astronaut_portrait(size), repeat=1)[0], 1)
+            # L2L ships no default (it is tied to a face-vid2vid checkpoint); a fresh one costs the same to run
+            from space.models.l2l import Landmarks2Latents, crop_normalize
+
+            l2l = Landmarks2Latents().to(args.device).eval()
+            canonical = torch.zeros(15, 3)
+            landmarks = crop_normalize(motion.landmarks, size)
+            record("landmarks2latents", timed(lambda: l2l.predict(landmarks, motion.audio_features, motion.emotion, canonical))[0], frames)
         renderer = WarpRenderer()
         seconds, rendered = timed(lambda: list(renderer.render(portrait, motion)), repeat=1)
         record(f"warp_render_{size}", seconds, frames)
