@@ -10,7 +10,7 @@ FaceVid2Vid.keypoints) are rendered in batches of `--batch` (dense motion + warp
     python benchmarks/bench_facevid2vid.py --frames 2                         # CPU, 256 and 512, float32
     python benchmarks/bench_facevid2vid.py --device cuda --dtype bfloat16 --frames 64 --batch 8
 
-Imports torch and space.models.facevid2vid only, so it runs on a machine with nothing else of the project.
+Imports torch, numpy and space.models.facevid2vid only, so it runs on a machine with nothing else of the project.
 """
 
 from __future__ import annotations
@@ -24,19 +24,11 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bench_fan import cpu_name  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
 DTYPES = ("float32", "bfloat16", "float16")
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def driving_params(source_params, frames: int, seed: int = 0):
