@@ -24,6 +24,7 @@ from ..errors import SpaceError
 from ..face.expression import mouth_opening
 from ..face.eyes import apply_blink, apply_gaze, blink_curve, blink_times, posed_iris
 from ..face.geometry import repose
+from ..io.audio import SAMPLE_RATE
 from ..io.mp4 import frame_count_for
 from ..render.base import Motion, Renderer
 from .options import AnimateOptions
@@ -97,7 +98,7 @@ class Animator:
     def motion(self, portrait, audio: np.ndarray, options: AnimateOptions, timings: dict | None = None) -> Motion:
         """Everything but the pixels: (T) frames of posed landmarks, iris centres, poses for 16 kHz speech."""
         timings = {} if timings is None else timings
-        num_frames = frame_count_for(len(audio) / 16000, FPS)
+        num_frames = frame_count_for(len(audio) / SAMPLE_RATE, FPS)
         tick = time.perf_counter()
         features = self.stages.features(audio)  # (1, T, W, F) torch on the device
         emotion = self.stages.emotion(options.emotion)  # (8,)
@@ -147,7 +148,7 @@ class Animator:
         from ..io.mp4 import write_mp4
 
         options = options or self.options
-        fixed = ("renderer", "checkpoints", "device") + (("size",) if options.renderer == "facevid2vid" else ())
+        fixed = ("renderer", "checkpoints", "device", "landmarks") + (("size",) if options.renderer == "facevid2vid" else ())
         if any(getattr(options, name) != getattr(self.options, name) for name in fixed):
             raise ValueError(f"{', '.join(fixed)} are fixed per Animator; make another Animator to change them")
         check_output(out, photo, audio, options.pose if options.pose_source == "reference" else None)
@@ -161,10 +162,10 @@ class Animator:
         tick = time.perf_counter()
         frames = self.renderer().render(portrait, motion)
         bar = tqdm(frames, total=len(motion), desc=f"rendering {Path(os.fspath(out)).name}", unit="frame", disable=not progress)
-        write_mp4(out, bar, speech, fps=FPS, sample_rate=16000, crf=options.crf)
+        write_mp4(out, bar, speech, fps=FPS, sample_rate=SAMPLE_RATE, crf=options.crf)
         timings["render_and_encode"] = time.perf_counter() - tick
         return AnimateResult(
-            output=os.fspath(out), frames=len(motion), duration=len(speech) / 16000, fps=FPS, size=options.size,
+            output=os.fspath(out), frames=len(motion), duration=len(speech) / SAMPLE_RATE, fps=FPS, size=options.size,
             renderer=options.renderer, pose_source=options.pose_source,
             timings={k: round(v, 4) for k, v in timings.items()}, models=self.stages.describe(),
         )
