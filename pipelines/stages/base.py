@@ -1,0 +1,155 @@
+"""The stage abstraction of the batch pipelines. This module does not import Ray.
+
+A `Stage` turns a batch of plain dict rows into rows (`process`), after loading its models once (`setup`), and
+declares what it needs in one place (`Resources`). A `Pipeline` is an ordered list of stages; `run_local` runs it
+in this process (tests, machines without Ray) and `pipelines.ray_adapter.run_ray` runs it on Ray Data.
+
+Errors are data. A bad item becomes an error row
+`{"id", "source", "stage", "kind", "reason", "error": True}` (`run_items`), so one bad item never fails its batch;
+error rows from earlier stages pass through every later stage untouched (`process_batch` keeps them away from
+`process`); a stage that raises for a whole batch turns every row of that batch into an error row.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from space.errors import SpaceError
+
+__all__ = ["ERROR_FIELDS", "Pipeline", "Resources", "Stage", "error_row", "is_error", "process_batch", "run_items"]
+
+Row = dict[str, Any]
+
+#: the columns of an error row (also the `errors` table's columns)
+ERROR_FIELDS = ("id", "source", "stage", "kind", "reason", "error")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one worker of a stage needs. `actors=None`: stateless Ray tasks; `actors=n`: a pool of n actors that
+    run `setup()` once each (model stages: GPU stages should always set it)."""
+
+    cpus: float = 1
+    gpus: float = 0
+    batch_size: int = 8
+    actors: int | None = None
+
+    def __post_init__(self):
+        if self.cpus < 0 or self.gpus < 0:
+            raise ValueError(f"resources must not be negative (cpus={self.cpus}, gpus={self.gpus})")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")
+        if self.actors is not None and self.actors < 1:
+            raise ValueError(f"actors must be at least 1 or None (tasks), not {self.actors}")
+
+    @property
+    def uses_actors(self) -> bool:
+        return self.actors is not None
+
+
+def is_error(row: Row) -> bool:
+    return bool(row.get("error"))
+
+
+def error_row(row: Row, stage: str, exc: BaseException) -> Row:
+    """The error row for `row` failing in `stage`: a SpaceError keeps its kind, source and reason; any other
+    exception is kind "exception" with the exception type in the reason."""
+    if isinstance(exc, SpaceError):
+        record = exc.as_record()
+        source, kind, reason = record["source"], record["kind"], record["reason"]
+    else:
+        source = row.get("uri") or row.get("source")
+        kind, reason = "exception", f"{type(exc).__name__}: {exc}"
+    return {
+        "id": row.get("id") if row.get("id") is not None else row.get("video_id"),
+        "source": None if source is None else str(source),
+        "stage": stage,
+        "kind": kind,
+        "reason": reason,
+        "error": True,
+    }
+
+
+def run_items(rows: Iterable[Row], fn: Callable[[Row], Row], stage: str) -> list[Row]:
+    """Apply `fn` (row -> output row) to each row; an exception for one row becomes that row's error row.
+    Rows already marked as errors pass through untouched."""
+    out = []
+    for row in rows:
+        if is_error(row):
+            out.append(row)
+            continue
+        try:
+            out.append(fn(row))
+        except Exception as exc:  # noqa: BLE001 - every failure of one item is recorded as data
+            out.append(error_row(row, stage, exc))
+    return out
+
+
+class Stage(ABC):
+    """One step of a batch pipeline. Subclasses set `name` and `resources` and implement `process`."""
+
+    name: str = "stage"
+    resources: Resources = Resources()
+
+    def setup(self) -> None:
+        """Load models and other heavy state; called once per worker (actor) before any `process` call."""
+
+    @abstractmethod
+    def process(self, rows: list[Row]) -> list[Row]:
+        """A batch of rows -> rows. Use `self.run_items` so one bad item becomes an error row."""
+
+    def run_items(self, rows: Iterable[Row], fn: Callable[[Row], Row]) -> list[Row]:
+        return run_items(rows, fn, self.name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, resources={self.resources})"
+
+
+def process_batch(stage: Stage, rows: list[Row]) -> list[Row]:
+    """Run one batch through `stage` the way every runner does: error rows skip the stage (kept, after the
+    stage's output), and an exception escaping `process` turns each row of the batch into an error row."""
+    errors = [r for r in rows if is_error(r)]
+    todo = [r for r in rows if not is_error(r)]
+    if not todo:
+        return errors
+    try:
+        out = list(stage.process(todo))
+    except Exception as exc:  # noqa: BLE001 - a failed batch is recorded, the job goes on
+        out = [error_row(r, stage.name, exc) for r in todo]
+    return out + errors
+
+
+class Pipeline:
+    """An ordered list of stages."""
+
+    def __init__(self, stages: Iterable[Stage]):
+        self.stages = list(stages)
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique: {names}")
+
+    def __repr__(self) -> str:
+        return f"Pipeline({[s.name for s in self.stages]})"
+
+    def run_local(self, rows: Iterable[Row]) -> list[Row]:
+        """Run every stage in this process: `setup()` once per stage, then batches of `resources.batch_size`."""
+        rows = [dict(r) for r in rows]
+        for stage in self.stages:
+            stage.setup()
+            size = stage.resources.batch_size
+            out: list[Row] = []
+            for start in range(0, len(rows), size):
+                out.extend(process_batch(stage, rows[start : start + size]))
+            rows = out
+        return rows
+
+    @staticmethod
+    def split(rows: Iterable[Row]) -> tuple[list[Row], list[Row]]:
+        """(ok rows, error rows)."""
+        ok, bad = [], []
+        for r in rows:
+            (bad if is_error(r) else ok).append(r)
+        return ok, bad
