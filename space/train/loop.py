@@ -116,15 +116,20 @@ def _point_weights(mouth_weight: float, device) -> torch.Tensor:
     return w / w.mean()
 
 
+def weighted_l1(err: torch.Tensor, w: torch.Tensor, velocity_weight: float) -> torch.Tensor:
+    """Weighted L1 of a (B, T, ...) error, plus the same on its frame-to-frame change (smooth motion)."""
+    loss = (err.abs() * w).mean()
+    if velocity_weight and err.shape[1] > 1:
+        loss = loss + velocity_weight * (torch.diff(err, dim=1).abs() * w).mean()
+    return loss
+
+
 def s2l_loss(model: Speech2Landmarks, batch: dict, mouth_weight: float = 3.0, velocity_weight: float = 1.0):
     pred = model(batch["features"], batch["identity"], batch["emotion"])  # (B, T, 68, 3)
     size = face_size(batch["identity"])[:, None, None, None]
     err = (pred - batch["normalized"]) / size
     w = _point_weights(mouth_weight, err.device)[None, None, :, None]
-    loss = (err.abs() * w).mean()
-    if velocity_weight and err.shape[1] > 1:
-        loss = loss + velocity_weight * (torch.diff(err, dim=1).abs() * w).mean()
-    return loss
+    return weighted_l1(err, w, velocity_weight)
 
 
 @torch.no_grad()
@@ -237,10 +242,7 @@ def l2l_loss(model: Landmarks2Latents, batch: dict, velocity_weight: float = 1.0
     target = (batch["targets"] - model.target_mean) / model.target_std
     err = pred - target  # (B, T, 51), standardised
     w = _L2L_WEIGHTS.to(err.device)  # the rotation, the translation and the 45 expression values count alike
-    loss = (err.abs() * w).mean()
-    if velocity_weight and err.shape[1] > 1:
-        loss = loss + velocity_weight * (torch.diff(err, dim=1).abs() * w).mean()
-    return loss
+    return weighted_l1(err, w, velocity_weight)
 
 
 @torch.no_grad()
