@@ -64,6 +64,12 @@ class ImageTooLargeError(MediaError):
     kind = "image_too_large"
 
 
+class NoSpeechError(SpaceError):
+    """The audio has signal but no stretch of speech long enough to make a clip of."""
+
+    kind = "no_speech"
+
+
 class NoFaceError(SpaceError):
     kind = "no_face"
 
@@ -72,6 +78,12 @@ class FaceTooSmallError(NoFaceError):
     """A face was found but is too small in the photo to animate."""
 
     kind = "face_too_small"
+
+
+class SeveralFacesError(SpaceError):
+    """Another face of comparable size shares the frame too often (an interview, a two-shot): not a talking head."""
+
+    kind = "several_faces"
 
 
 class MissingWeightsError(SpaceError):
