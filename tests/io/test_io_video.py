@@ -4,6 +4,7 @@ import uuid
 from fractions import Fraction
 
 import av
+import decord
 import fsspec
 import numpy as np
 import pytest
@@ -127,3 +128,99 @@ def test_truncated(media, clip) -> None:
 def test_missing(tmp_path) -> None:
     with pytest.raises(MissingFileError, match="nothing.mp4"):
         list(iter_video(tmp_path / "nothing.mp4"))
+
+
+def _two_tone(index: int, size: int = 64) -> np.ndarray:
+    """A frame whose halves encode index % 39 and index // 39 as grey levels (grey_frame only counts to 38)."""
+    frame = np.empty((size, size, 3), np.uint8)
+    frame[:, : size // 2] = 16 + 6 * (index % 39)
+    frame[:, size // 2 :] = 16 + 6 * (index // 39)
+    return frame
+
+
+def _two_tone_index(frame: np.ndarray) -> int:
+    half = frame.shape[1] // 2
+    low, high = (round((float(part.mean()) - 16) / 6) for part in (frame[:, :half], frame[:, half:]))
+    return high * 39 + low
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory) -> str:
+    """12 s of 25 fps 64x64 H.264 with a keyframe every second (300 frames), so a far start can seek."""
+    path = tmp_path_factory.mktemp("long") / "long.mp4"
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "18", "preset": "ultrafast", "g": "25"})
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for i in range(300):
+            frame = av.VideoFrame.from_ndarray(_two_tone(i), format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def long_full(long_video) -> VideoFrames:
+    return read_video(long_video, fps=25)
+
+
+@pytest.mark.parametrize("start, count", [(0, 10), (7, 30), (60, 1), (237, 40), (290, None), (250, 1000)])
+def test_range_equals_slice_of_full_read(long_video, long_full, start, count) -> None:
+    clip = read_video(long_video, fps=25, start_frame=start, num_frames=count)
+    end = 300 if count is None else min(start + count, 300)
+    np.testing.assert_array_equal(clip.frames, long_full.frames[start:end])  # bit-exact, seek or not
+    np.testing.assert_allclose(clip.timestamps, np.arange(start, end) / 25)  # absolute grid times
+    assert [_two_tone_index(f) for f in clip.frames] == list(range(start, end))
+
+
+def test_far_start_seeks_instead_of_decoding_from_the_start(long_video, long_full, monkeypatch) -> None:
+    seeks: list[int] = []
+    original = decord.VideoReader.seek_accurate
+
+    def spy(reader, pos):
+        seeks.append(pos)
+        return original(reader, pos)
+
+    monkeypatch.setattr(decord.VideoReader, "seek_accurate", spy)
+    clip = read_video(long_video, fps=25, start_frame=237, num_frames=5)
+    assert seeks == [237]  # one seek (to the keyframe at 225, then 12 frames forward), then in order
+    np.testing.assert_array_equal(clip.frames, long_full.frames[237:242])
+    seeks.clear()
+    read_video(long_video, fps=25, start_frame=30, num_frames=5)
+    assert seeks == []  # 30 frames in: the keyframe at 25 is not worth a seek (2 s = 50 frames)
+
+
+def test_range_resampled_from_other_fps(media) -> None:
+    path = media.video("v30.mp4", n=36, fps=30)
+    full = read_video(path, fps=25)
+    clip = read_video(path, fps=25, start_frame=11, num_frames=9)
+    np.testing.assert_array_equal(clip.frames, full.frames[11:20])
+    np.testing.assert_allclose(clip.timestamps, np.arange(11, 20) / 25)
+
+
+def test_range_beyond_end_is_empty(long_video) -> None:
+    clip = read_video(long_video, fps=25, start_frame=300, num_frames=10)
+    assert len(clip) == 0 and clip.timestamps.shape == (0,)
+    assert len(read_video(long_video, fps=25, start_frame=5000)) == 0
+    assert list(iter_video(long_video, fps=25, start_frame=300)) == []
+    assert len(read_video(long_video, fps=25, start_frame=3, num_frames=0)) == 0
+
+
+def test_negative_range_names_the_uri(long_video) -> None:
+    with pytest.raises(ValueError, match="long.mp4.*start_frame"):
+        read_video(long_video, start_frame=-1)
+    with pytest.raises(ValueError, match="long.mp4.*num_frames"):
+        list(iter_video(long_video, start_frame=0, num_frames=-2))
+
+
+def test_range_with_max_frames(long_video, long_full) -> None:
+    clip = read_video(long_video, fps=25, max_frames=4, start_frame=100, num_frames=20)
+    np.testing.assert_array_equal(clip.frames, long_full.frames[100:104])  # the older cap still caps
+
+
+def test_iter_video_range_matches_read_video_range(long_video) -> None:
+    chunks = list(iter_video(long_video, fps=25, chunk=16, start_frame=231, num_frames=50))
+    assert [len(c) for c in chunks] == [16, 16, 16, 2]
+    clip = read_video(long_video, fps=25, start_frame=231, num_frames=50)
+    np.testing.assert_array_equal(np.concatenate([c.frames for c in chunks]), clip.frames)
+    np.testing.assert_allclose(np.concatenate([c.timestamps for c in chunks]), clip.timestamps)
