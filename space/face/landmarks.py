@@ -14,7 +14,7 @@ import numpy as np
 
 from tqdm import tqdm
 
-from ..errors import NoFaceError
+from ..errors import NoFaceError, SeveralFacesError
 from .backend import LandmarkBackend
 from .geometry import POSE_FIELDS, normalize
 from .mean_face import RIGID_INDEX
@@ -33,6 +33,7 @@ class FaceTrack:
     detected: np.ndarray  # (T,) bool: the face was detected in this frame (else its box was interpolated)
     fit_rms: np.ndarray  # (T,) rigid-point error of the pose fit, pixels
     max_faces: int = 1
+    crowded: int = 0  # examined frames with a second face of comparable size (tracking.BoxTrack.crowded)
 
     def __len__(self) -> int:
         return len(self.landmarks)
@@ -49,7 +50,7 @@ class FaceTrack:
         poses[:, 3:] *= factor
         return FaceTrack(
             self.landmarks * factor, self.boxes * factor, poses, self.normalized, self.detected,
-            self.fit_rms * factor, self.max_faces,
+            self.fit_rms * factor, self.max_faces, self.crowded,
         )
 
     def frame_record(self, i: int, time: float | None = None) -> dict:
@@ -91,11 +92,14 @@ def track_face(
     batch_size: int = 32,
     progress: bool = False,
     detect_every: int = 1,
+    max_crowded: float | None = None,
 ) -> FaceTrack:
     """Landmarks of the main face in every frame. Raises NoFaceError (naming `source`) when no face is found,
     or when it is found in fewer than `min_detected` of the frames examined (a clip that is mostly not a face).
     `detect_every` k > 1 runs the detector on every k-th frame only (and the last) and interpolates the box
-    between them: detection is the costly part, the 68-point stage is cheap."""
+    between them: detection is the costly part, the 68-point stage is cheap.
+    `max_crowded`: raise SeveralFacesError when a second face of comparable size (tracking.has_rival) is present
+    in more than this share of the examined frames; None (the default) allows any number of faces."""
     if len(frames) == 0:
         raise NoFaceError(source, "no frames to look for a face in")
     height, width = frames[0].shape[:2]
@@ -112,8 +116,16 @@ def track_face(
             source,
             f"face found in only {track.detected_fraction:.0%} of {track.examined} frames (need {min_detected:.0%})",
         )
+    if max_crowded is not None and track.crowded_fraction > max_crowded:
+        raise SeveralFacesError(
+            source,
+            f"a second face of comparable size in {track.crowded_fraction:.0%} of {track.examined} frames"
+            f" (allowed {max_crowded:.0%})",
+        )
     landmarks, poses, normalized, rms = landmarks_from_boxes(frames, track.boxes, backend, batch_size)
-    return FaceTrack(landmarks, track.boxes, poses, normalized, track.detected, rms, track.max_faces)
+    return FaceTrack(
+        landmarks, track.boxes, poses, normalized, track.detected, rms, track.max_faces, track.crowded
+    )
 
 
 def fit_to_side(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -127,21 +139,24 @@ def fit_to_side(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 
 def track_video(
-    uri: str, backend: LandmarkBackend, fps: float = 25.0, max_side: int = 960, progress: bool = False, **options
+    uri: str, backend: LandmarkBackend, fps: float = 25.0, max_side: int = 960, progress: bool = False,
+    start_frame: int = 0, num_frames: int | None = None, source: str | None = None, **options
 ) -> tuple[FaceTrack, np.ndarray, tuple[int, int]]:
-    """Landmarks for every frame of a video at `fps`, decoded in chunks and downscaled to `max_side` on the
-    way in (a 20 s portrait 1080x1920 clip would otherwise take 3 GB), reported in source pixels.
+    """Landmarks for every frame of a video at `fps` (or of the clip of `num_frames` grid frames from
+    `start_frame`), decoded in chunks and downscaled to `max_side` on the way in (a 20 s portrait 1080x1920 clip
+    would otherwise take 3 GB), reported in source pixels. Errors name `source` (default: the uri).
     Returns (track, timestamps (T,), (width, height) of the source)."""
     from ..io.video import iter_video
 
+    source = source or uri
     small, times, size = [], [], None
-    for chunk in iter_video(uri, fps=fps):
+    for chunk in iter_video(uri, fps=fps, start_frame=start_frame, num_frames=num_frames):
         size = size or (chunk.frames.shape[2], chunk.frames.shape[1])
         for frame in chunk.frames:
             resized, factor = fit_to_side(frame, max_side)
             small.append(resized)
         times.append(chunk.timestamps)
     if not small:
-        raise NoFaceError(uri, "the video has no frames")
-    track = track_face(small, backend, source=uri, progress=progress, **options)
+        raise NoFaceError(source, "the video has no frames" if not start_frame else "the clip has no frames")
+    track = track_face(small, backend, source=source, progress=progress, **options)
     return track.scaled(1.0 / factor), np.concatenate(times), size

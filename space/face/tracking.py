@@ -2,7 +2,8 @@
 
 Detections are per frame and noisy; what later stages need is one face (the largest and most central when there
 are several), a box for every frame, and a crop that does not jitter. Identity is kept by overlap with the
-previous box, which is enough for talking-head footage (one speaker, small motion between frames).
+previous box, which is enough for talking-head footage (one speaker, small motion between frames). Frames where
+a second face of comparable size is present are counted, so that a corpus can reject interviews and two-shots.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ class BoxTrack:
     detected: np.ndarray  # (T,) bool: a detection was matched in this frame (else interpolated)
     max_faces: int  # most faces seen in one frame (more than one: the main face was chosen)
     examined: int  # frames the detector ran on
+    crowded: int = 0  # examined frames with another face at least rival_ratio x the followed one's area
+
+    @property
+    def crowded_fraction(self) -> float:
+        """Share of the examined frames in which a second face of comparable size was present."""
+        return self.crowded / self.examined if self.examined else 0.0
 
     @property
     def detected_fraction(self) -> float:
@@ -47,6 +54,19 @@ def main_face(boxes: np.ndarray, width: int, height: int) -> int:
     return int(np.argmax(areas * (1.0 - offset) * confidence))
 
 
+def _area(boxes: np.ndarray) -> np.ndarray:
+    return np.clip(boxes[..., 2] - boxes[..., 0], 0, None) * np.clip(boxes[..., 3] - boxes[..., 1], 0, None)
+
+
+def has_rival(ours: np.ndarray, dets: np.ndarray, rival_ratio: float, min_iou: float) -> bool:
+    """Whether (K, 5) detections hold a face other than `ours` (4,) (overlap below min_iou) whose area is at
+    least rival_ratio x ours: a second speaker, not a poster or a passer-by in the background."""
+    if len(dets) == 0:
+        return False
+    others = iou(ours, dets[:, :4]) < min_iou
+    return bool(np.any(others & (_area(dets[:, :4]) >= rival_ratio * _area(ours))))
+
+
 def _interpolate(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Fill rows where `known` is False by linear interpolation (nearest value at the ends)."""
     t = np.arange(len(values))
@@ -64,14 +84,24 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def track_boxes(
-    detections: list[np.ndarray | None], width: int, height: int, min_iou: float = 0.3, window: int = 5
+    detections: list[np.ndarray | None],
+    width: int,
+    height: int,
+    min_iou: float = 0.3,
+    window: int = 5,
+    rival_ratio: float = 0.5,
 ) -> BoxTrack | None:
     """Per-frame detections ((K, 5) each, K may be 0; None for a frame the detector skipped) -> one smoothed box
-    per frame; None if no face at all."""
+    per frame; None if no face at all.
+
+    A frame counts as crowded when a detection other than the followed face (IoU < min_iou with it; with its last
+    box where it was missed) has at least `rival_ratio` x its area; frames before it is first found do not count.
+    """
     count = len(detections)
     boxes = np.zeros((count, 4), np.float64)
     found = np.zeros(count, bool)
     previous = None
+    crowded = 0
     for t, dets in enumerate(detections):
         if dets is None or len(dets) == 0:
             continue
@@ -81,7 +111,9 @@ def track_boxes(
             overlaps = iou(previous, dets[:, :4])
             pick = int(np.argmax(overlaps))
             if overlaps[pick] < min_iou:
+                crowded += has_rival(previous, dets, rival_ratio, min_iou)
                 continue  # another face, or a false detection: keep following ours
+        crowded += has_rival(dets[pick, :4], dets, rival_ratio, min_iou)
         boxes[t], found[t], previous = dets[pick, :4], True, dets[pick, :4]
     if not found.any():
         return None
@@ -92,7 +124,7 @@ def track_boxes(
     smoothed = np.concatenate([cs[:, :2] - cs[:, 2:] / 2, cs[:, :2] + cs[:, 2:] / 2], axis=1)
     examined = [d for d in detections if d is not None]
     max_faces = max((len(d) for d in examined), default=0)
-    return BoxTrack(smoothed.astype(np.float32), found, max_faces, len(examined))
+    return BoxTrack(smoothed.astype(np.float32), found, max_faces, len(examined), crowded)
 
 
 def stable_crop(boxes: np.ndarray, scale: float = 1.8, window: int = 9) -> np.ndarray:

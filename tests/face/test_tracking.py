@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from space.errors import NoFaceError
+from space.errors import NoFaceError, SeveralFacesError
 from space.face.backend import LandmarkBackend
 from space.face.landmarks import track_face
-from space.face.tracking import iou, main_face, smooth, stable_crop, track_boxes
+from space.face.tracking import has_rival, iou, main_face, smooth, stable_crop, track_boxes
 
 
 def det(*boxes):
@@ -112,3 +112,57 @@ def test_detect_every_k_frames_runs_the_detector_less():
     assert backend.detect_calls == 4  # frames 0, 4, 8 and the last
     assert len(track) == 10 and track.detected.sum() == 4
     np.testing.assert_allclose(track.poses[:, 3:], [[30, 30, 15]] * 10, atol=1e-3)
+
+
+def test_crowded_counts_frames_with_a_comparable_second_face():
+    ours = [100, 100, 200, 200, 1.0]  # area 10000
+    rival = [250, 90, 330, 170, 1.0]  # area 6400 >= 0.5 x ours
+    small = [20, 20, 60, 60, 1.0]  # area 1600: a face in the background
+    detections = [det(ours, rival), det(ours), det(ours, small), det(rival, ours), None, det(ours, rival, small)]
+    track = track_boxes(detections, 400, 300)
+    assert track.examined == 5 and track.crowded == 3  # the skipped frame (None) is not examined
+    assert track.crowded_fraction == pytest.approx(0.6)
+    assert track_boxes(detections, 400, 300, rival_ratio=0.7).crowded == 0  # 0.64 x ours is not comparable now
+
+
+def test_crowded_ignores_a_duplicate_of_our_face_and_counts_when_ours_is_missed():
+    ours = [100, 100, 200, 200, 1.0]
+    duplicate = [105, 95, 205, 195, 0.5]  # the same face found twice (IoU > 0.3)
+    rival = [250, 100, 350, 200, 1.0]
+    track = track_boxes([det(ours, duplicate), det(ours), det(rival)], 400, 300)
+    assert track.max_faces == 2 and track.crowded == 1  # frame 2: ours missed, a face of its size elsewhere
+    assert not has_rival(np.array(ours[:4]), det(), 0.5, 0.3)
+
+
+def test_several_faces_error_only_when_asked():
+    backend = _TwoFaces()
+    frames = [np.zeros((64, 128, 3), np.uint8)] * 4
+    reason = r"interview\.mp4: a second face of comparable size in 100% of 4 frames \(allowed 50%\)"
+    with pytest.raises(SeveralFacesError, match=reason):
+        track_face(frames, backend, source="interview.mp4", max_crowded=0.5)
+    track = track_face(frames, backend, source="interview.mp4")  # the default: today's behaviour
+    assert track.crowded == 4 and track.max_faces == 2
+    assert SeveralFacesError("x", "y").kind == "several_faces"
+
+
+class _TwoFaces(_Counting):
+    def detect(self, image):
+        return det([10, 10, 50, 50, 1], [70, 10, 110, 50, 1])
+
+
+def test_two_astronauts_side_by_side_are_several_faces(dlib_backend, astronaut):
+    two = np.concatenate([astronaut.image, astronaut.image], axis=1)  # 256 x 512, two faces of one size
+    reason = r"two\.png: a second face of comparable size in 100% of 2 frames"
+    with pytest.raises(SeveralFacesError, match=reason):
+        track_face([two, two], dlib_backend, source="two.png", max_crowded=0.5)
+    track = track_face([two, two], dlib_backend, source="two.png", max_crowded=None)
+    assert track.crowded == 2 and track.max_faces == 2
+
+
+def test_small_face_in_the_background_is_not_crowding(dlib_backend, astronaut):
+    import cv2
+
+    canvas = np.concatenate([astronaut.image, np.full_like(astronaut.image, 128)], axis=1)
+    canvas[:96, 406:502] = cv2.resize(astronaut.image, (96, 96))  # a poster a third of her size
+    track = track_face([canvas, canvas], dlib_backend, source="poster.png", max_crowded=0.0)
+    assert track.max_faces == 2 and track.crowded == 0
