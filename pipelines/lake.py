@@ -29,6 +29,7 @@ import pyarrow.fs  # noqa: F401 - pa.fs.PyFileSystem
 import pyarrow.parquet as pq
 
 import deltalake
+import deltalake.fs  # noqa: F401 - DeltaStorageHandler (not imported by `import deltalake`)
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, create_table_with_add_actions

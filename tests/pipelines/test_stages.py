@@ -46,15 +46,15 @@ def test_run_items_errors_are_rows():
     out = run_items(rows, Square._one, "square")
     assert [r.get("y") for r in out if not r.get("error")] == [0, 1, 4, 16, 36]
     bad = {r["id"]: r for r in out if r.get("error")}
-    assert bad[3] == {"id": 3, "source": "u3", "stage": "square", "kind": "exception",
+    assert bad[3] == {"id": 3, "video_id": None, "source": "u3", "stage": "square", "kind": "exception",
                       "reason": "ValueError: three is bad", "error": True}
-    assert bad[5] == {"id": 5, "source": "mem/5", "stage": "square", "kind": "corrupt_media",
+    assert bad[5] == {"id": 5, "video_id": None, "source": "mem/5", "stage": "square", "kind": "corrupt_media",
                       "reason": "not media", "error": True}
 
 
 def test_error_rows_pass_through_untouched_and_setup_once():
     earlier = error_row({"video_id": "v9", "uri": "u9"}, "inputs", FileNotFoundError("gone"))
-    assert earlier["id"] == "v9" and earlier["stage"] == "inputs"
+    assert earlier["id"] == "v9" and earlier["video_id"] == "v9" and earlier["stage"] == "inputs"
     rows = [{"id": i, "uri": f"u{i}", "x": i} for i in range(8)] + [earlier]
     sq = Square()
     out = Pipeline([sq]).run_local(rows)
@@ -182,3 +182,14 @@ def test_probe_stage_real_mp4_and_garbage(tmp_path):
     assert len(bad) == 1 and bad[0]["source"] == garbage and bad[0]["stage"] == "probe"
     assert bad[0]["kind"] == "corrupt_media" and bad[0]["reason"]
     assert bad[0]["id"] == video_id(garbage)
+
+
+def test_a_stage_may_split_an_item_into_several_rows():
+    def halves(row):
+        if row["x"] == 2:
+            raise ValueError("two")
+        return [{**row, "id": f"{row['id']}a"}, {**row, "id": f"{row['id']}b"}]
+
+    out = run_items([{"id": str(i), "video_id": f"v{i}", "x": i} for i in range(3)], halves, "split")
+    assert [r["id"] for r in out if not r.get("error")] == ["0a", "0b", "1a", "1b"]
+    assert [(r["id"], r["video_id"], r["kind"]) for r in out if r.get("error")] == [("2", "v2", "exception")]
