@@ -56,12 +56,8 @@ class Stages:
         return model.to(self.device).eval()
 
     def _load_facevid2vid(self, checkpoints: str | None, size: int):
-        import dataclasses
-        import json
-
-        from ..io.uri import file_size, open_uri
-        from ..models.facevid2vid.config import FaceVid2VidConfig
-        from ..models.facevid2vid.model import FaceVid2Vid
+        from ..io.uri import file_size
+        from ..models.facevid2vid import load_facevid2vid
 
         if checkpoints is None:
             raise MissingWeightsError(
@@ -69,17 +65,13 @@ class Stages:
                 "(the public face-vid2vid checkpoint format) and l2l.pt; or use --renderer warp",
             )
         base = checkpoints.rstrip("/") + "/"
-        config = FaceVid2VidConfig()
+        config_uri = base + FACEVID2VID_CONFIG
         try:
-            file_size(base + FACEVID2VID_CONFIG)
+            file_size(config_uri)
         except SpaceError:
-            pass  # no config file: the public vox-256 networks
-        else:
-            with open_uri(base + FACEVID2VID_CONFIG, "r") as f:
-                config = FaceVid2VidConfig.from_dict(json.load(f))
+            config_uri = None  # no config file: the public vox-256 networks
         self.paths["facevid2vid"] = base + FACEVID2VID_FILE
-        config = dataclasses.replace(config, size=size)
-        return FaceVid2Vid.from_checkpoint(base + FACEVID2VID_FILE, config, map_location=self.device).eval()
+        return load_facevid2vid(base + FACEVID2VID_FILE, config_uri, size=size, device=self.device)
 
     # -- the operations the pipeline calls ---------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from .model import (
     FaceVid2Vid,
     ParamLayout,
     SourceState,
+    load_facevid2vid,
     rotation_matrix,
 )
 
@@ -44,5 +45,6 @@ __all__ = [
     "FaceVid2VidConfig",
     "ParamLayout",
     "SourceState",
+    "load_facevid2vid",
     "rotation_matrix",
 ]

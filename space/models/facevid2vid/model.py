@@ -256,6 +256,25 @@ class FaceVid2Vid(nn.Module):
         return model.eval()
 
 
+def load_facevid2vid(checkpoint: str | os.PathLike, config_uri: str | os.PathLike | None = None,
+                     size: int | None = None, device: Any = "cpu") -> FaceVid2Vid:
+    """The model of a public-format checkpoint (path or fsspec URI), with the network widths of an optional
+    JSON config (`FaceVid2VidConfig.to_dict()`, for a checkpoint that is not vox-256) and the image size
+    `size` (256 or 512; None keeps the config's)."""
+    import dataclasses
+    import json
+
+    from ...io.uri import open_uri
+
+    config = FaceVid2VidConfig()
+    if config_uri is not None:
+        with open_uri(config_uri, "r") as f:  # MissingFileError naming the file
+            config = FaceVid2VidConfig.from_dict(json.load(f))
+    if size is not None:
+        config = dataclasses.replace(config, size=size)
+    return FaceVid2Vid.from_checkpoint(checkpoint, config, map_location=device).eval()
+
+
 # -- checkpoint reading and checking ----------------------------------------------------------------------------
 
 
