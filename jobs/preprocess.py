@@ -1,0 +1,149 @@
+"""Preprocess a talking-head corpus into Delta tables with Ray Data.
+
+    ray job submit --working-dir . -- python jobs/preprocess.py --corpus s3://bucket/raw/ --lake s3://bucket/lake/
+
+With no arguments: makes the synthetic corpus (out/preprocess/corpus) and processes it into out/lake on a local
+Ray. Run `python jobs/preprocess.py --help` for every option; docs/lake.md describes the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python jobs/preprocess.py` from a checkout
+
+from pipelines.preprocess import PreprocessRun, PreprocessSettings, stage_resources  # noqa: E402
+from pipelines.stages.audio import TranscriptSettings  # noqa: E402
+from pipelines.stages.clips import ClipSettings  # noqa: E402
+from pipelines.stages.faces import FaceSettings  # noqa: E402
+from pipelines.stages.keypoints import KeypointSettings  # noqa: E402
+
+DEFAULT_CORPUS = "out/preprocess/corpus"
+DEFAULT_LAKE = "out/lake"
+#: environment a worker needs to read the corpus and write the lake like the driver does
+FORWARDED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+                 "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ALLOW_HTTP", "AWS_S3_LOCKING_PROVIDER",
+                 "AWS_S3_ALLOW_UNSAFE_RENAME", "HF_HOME", "TORCH_HOME", "SPACE_CACHE")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    c, f = ClipSettings(), FaceSettings()
+    p = argparse.ArgumentParser(
+        prog="jobs/preprocess.py",
+        description=(
+            "Cut talking-head videos into speech clips and extract per-frame 3D landmarks, head pose, normalized "
+            "landmarks, audio features, transcripts with word times (with --whisper-model) and face-vid2vid "
+            "keypoints (with --facevid2vid) into Delta tables (videos, clips, sequences, transcripts, errors, "
+            "runs). Re-running skips what the lake already has for the same settings; bad inputs land in the "
+            "errors table with the stage and the reason, and the job goes on."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("data")
+    g.add_argument("--corpus", help="folder or s3:// prefix of videos, or a manifest (.csv, .parquet or a Delta "
+                   "table) with a `uri` column and optional speaker, emotion, intensity, split columns. Default: "
+                   f"make the synthetic corpus in {DEFAULT_CORPUS}")
+    g.add_argument("--lake", default=DEFAULT_LAKE, help="folder or s3:// prefix holding the tables")
+    g.add_argument("--synthetic-clips", type=int, default=8, help="clips of the synthetic corpus (no --corpus)")
+    g.add_argument("--retry-errors", action="store_true", help="process again the videos that had errors")
+    g = p.add_argument_group("clips (voice activity)")
+    g.add_argument("--min-clip", type=float, default=c.min_clip, help="seconds: shorter speech is dropped")
+    g.add_argument("--max-clip", type=float, default=c.max_clip, help="seconds: longer speech is cut at a pause")
+    g.add_argument("--min-gap", type=float, default=c.min_gap, help="seconds: shorter pauses do not end a clip")
+    g.add_argument("--max-video-seconds", type=float, default=c.max_video_seconds, help="longer files are refused")
+    g = p.add_argument_group("landmarks")
+    g.add_argument("--landmarks", choices=["dlib", "fan"], default=f.backend,
+                   help="dlib (CPU, offline) or fan (face-alignment 3D FAN; GPU when the cluster has one)")
+    g.add_argument("--fan-weights", help="folder or URI of the FAN weights (default: the torch hub cache)")
+    g.add_argument("--max-side", type=int, default=f.max_side, help="frames are downscaled to this longer side")
+    g.add_argument("--detect-every", type=int, default=f.detect_every, help="run the face detector every k frames")
+    g.add_argument("--min-detected", type=float, default=f.min_detected, help="least share of frames with the face")
+    g.add_argument("--max-crowded", type=float, default=f.max_crowded,
+                   help="most share of frames with a second face of comparable size")
+    g = p.add_argument_group("transcripts (whisperx)")
+    g.add_argument("--whisper-model", help="CTranslate2 Whisper folder, s3:// URI, or a model name in the local "
+                   "Hugging Face cache (e.g. large-v3). Without it, no transcripts")
+    g.add_argument("--align-model", help="wav2vec2 folder or URI for word alignment (default: Whisper's word times)")
+    g.add_argument("--language", help="language code (default: detected per clip)")
+    g.add_argument("--compute-type", default="default", help="CTranslate2 compute type (float16 on GPU by default)")
+    g = p.add_argument_group("face-vid2vid keypoints")
+    g.add_argument("--facevid2vid", help="public-format face-vid2vid checkpoint (path or URI). Without it, no keypoints")
+    g.add_argument("--facevid2vid-config", help="JSON of the network widths, for a checkpoint that is not vox-256")
+    g.add_argument("--keypoint-size", type=int, choices=[256, 512], default=256, help="the checkpoint's image size")
+    g = p.add_argument_group("cluster")
+    g.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                   help="Ray cluster address (default: RAY_ADDRESS, as `ray job submit` sets it; else a local Ray)")
+    g.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    g.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where models run: auto = cuda when the cluster has GPUs")
+    g.add_argument("--landmark-actors", type=int, help="landmark actors (default: one per GPU, or per spare CPU)")
+    g.add_argument("--summary-json", help="also write the run summary here as JSON")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> PreprocessSettings:
+    return PreprocessSettings(
+        clips=ClipSettings(min_clip=args.min_clip, max_clip=args.max_clip, min_gap=args.min_gap,
+                           max_video_seconds=args.max_video_seconds),
+        faces=FaceSettings(backend=args.landmarks, weights=args.fan_weights, max_side=args.max_side,
+                           detect_every=args.detect_every, min_detected=args.min_detected,
+                           max_crowded=args.max_crowded),
+        transcripts=TranscriptSettings(model=args.whisper_model, align_model=args.align_model,
+                                       language=args.language, compute_type=args.compute_type),
+        keypoints=KeypointSettings(checkpoint=args.facevid2vid, config=args.facevid2vid_config,
+                                   size=args.keypoint_size),
+    )
+
+
+def default_corpus(clips: int, quiet: bool) -> str:
+    from space.synth.corpus import CorpusConfig, write_corpus
+
+    write_corpus(DEFAULT_CORPUS, CorpusConfig(clips=clips), progress=not quiet)
+    return DEFAULT_CORPUS
+
+
+def start_ray(args: argparse.Namespace):
+    import ray
+
+    env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
+    ray.init(address=args.address, num_cpus=None if args.address else args.num_cpus,
+             runtime_env={"env_vars": env} if env else None, log_to_driver=True)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = not args.quiet
+    return ray
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from pipelines.lake import Lake
+
+    settings = settings_from(args)
+    corpus = args.corpus or default_corpus(args.synthetic_clips, args.quiet)
+    run = PreprocessRun(corpus, Lake(args.lake), settings, retry_errors=args.retry_errors)
+    if run.nothing_to_do:
+        summary = run.execute()  # skips Ray entirely
+    else:
+        ray = start_ray(args)
+        from pipelines.ray_adapter import run_ray
+
+        cluster = ray.cluster_resources()
+        cpus, gpus = cluster.get("CPU", 1.0), cluster.get("GPU", 0.0)
+        device = args.device if args.device != "auto" else ("cuda" if gpus > 0 else "cpu")
+        resources = stage_resources(cpus, gpus if device == "cuda" else 0, bool(args.whisper_model),
+                                    bool(args.facevid2vid), args.landmark_actors)
+        print(f"lake {run.lake.uri}; Ray: {cpus:g} CPUs, {gpus:g} GPUs; models on {device}; "
+              f"settings {settings.settings_id}")
+        summary = run.execute(run_ray, resources, device)
+    print(summary.text())
+    if args.summary_json:
+        Path(args.summary_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.summary_json).write_text(json.dumps(summary.to_dict(), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
