@@ -42,13 +42,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import math
 import os
 import posixpath
 import shutil
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -57,6 +55,7 @@ import numpy as np
 
 from space.errors import MissingWeightsError, SilentAudioError
 from space.io.audio import SAMPLE_RATE, SILENCE_DBFS, audio_rms_dbfs
+from space.audio.pyannote_quiet import no_usage_reports, quiet
 
 _MANIFEST = ".space-source.json"  # in a cached copy: the URI and the file sizes it was copied from
 
@@ -298,23 +297,6 @@ class Transcript:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    # pyannote warns that torchcodec cannot decode files (we pass arrays) and Lightning logs a checkpoint
-    # upgrade on every VAD load: noise in batch-job logs.
-    loggers = [logging.getLogger(f"{p}.utilities.migration.utils") for p in ("lightning.pytorch", "pytorch_lightning")]
-    levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for lg in loggers:
-            lg.setLevel(logging.WARNING)
-        try:
-            yield
-        finally:
-            for lg, level in zip(loggers, levels):
-                lg.setLevel(level)
-
-
-@contextlib.contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
     # The VAD's LSTM and the aligner run in torch, whose default (one thread per core) oversubscribes workers
     # that share a machine; OpenMP's spinning threads then run the LSTM ~100x slower. Scoped, not global.
@@ -422,7 +404,8 @@ class Transcriber:
         self._align_model: tuple[Any, dict] | None = None  # loaded on first use
         self._punkt_ready: set[str] = set()
 
-        with _quiet(), self._threads():
+        no_usage_reports()  # whisperx loads pyannote's VAD: offline, its usage reports stall every call
+        with quiet(), self._threads():
             import whisperx
 
             self._whisperx = whisperx
@@ -472,7 +455,7 @@ class Transcriber:
             raise SilentAudioError(source, f"audio is silent (RMS {level:.1f} dBFS < {SILENCE_DBFS:.0f} dBFS)")
         duration = audio.size / SAMPLE_RATE
 
-        with _quiet(), self._threads():
+        with quiet(), self._threads():
             result = self._pipeline.transcribe(audio, batch_size=self.batch_size, language=self.language)
             language = str(result.get("language") or self.language or "en")
             segments = [

@@ -10,13 +10,10 @@ whisperx's own Binarize is not used: it refuses max_duration together with min_d
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
-import logging
 import math
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +21,7 @@ import numpy as np
 
 from ..errors import MissingWeightsError, NoSpeechError, SilentAudioError
 from ..io.audio import SAMPLE_RATE, SILENCE_DBFS, audio_rms_dbfs
+from .pyannote_quiet import no_usage_reports, quiet
 
 _MODEL_FILE = "pytorch_model.bin"
 _EPS = 1e-9  # seconds: lengths equal up to float error count as equal
@@ -175,23 +173,6 @@ def default_model_path() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "assets" / _MODEL_FILE
 
 
-@contextlib.contextmanager
-def _quiet():
-    # pyannote warns that torchcodec cannot decode files (we pass waveforms) and Lightning logs a checkpoint
-    # upgrade on every load: noise in batch-job logs, not news.
-    loggers = [logging.getLogger(f"{p}.utilities.migration.utils") for p in ("lightning.pytorch", "pytorch_lightning")]
-    levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for lg in loggers:
-            lg.setLevel(logging.WARNING)
-        try:
-            yield
-        finally:
-            for lg, level in zip(loggers, levels):
-                lg.setLevel(level)
-
-
 class SpeechSegmenter:
     """The VAD model, loaded once, and the clip policy: `segments(audio, source)` per file."""
 
@@ -216,10 +197,8 @@ class SpeechSegmenter:
         self.model_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()[:16]  # 17 MB: tens of ms
         import torch
 
-        # pyannote.audio 4 reports every model load and pipeline call to its makers' server unless told not to;
-        # offline that stalls calls for many seconds (export timeouts), and a corpus job should send nothing.
-        os.environ["PYANNOTE_METRICS_ENABLED"] = "false"  # read at every call, so this holds even if imported
-        with _quiet():
+        no_usage_reports()  # offline, pyannote's usage reports stall every call by seconds
+        with quiet():
             from whisperx.vads.pyannote import load_vad_model
 
             self._pipeline = load_vad_model(torch.device(device), model_fp=str(path))
@@ -238,7 +217,7 @@ class SpeechSegmenter:
         if audio.size == 0:
             return np.zeros(0), np.zeros(0, np.float32)
         waveform = self._torch.from_numpy(audio)[None]  # (1, S)
-        with _quiet(), self._torch.inference_mode():
+        with quiet(), self._torch.inference_mode():
             out = self._pipeline({"waveform": waveform, "sample_rate": SAMPLE_RATE})
         probs = np.asarray(out.data[:, 0], dtype=np.float32)
         window = out.sliding_window  # frame i spans [start + i * step, + duration]
