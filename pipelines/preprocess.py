@@ -17,6 +17,7 @@ tests): this module does not import Ray.
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import sys
 import time
@@ -76,6 +77,12 @@ class PreprocessSettings:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+#: peak memory of one worker of a model stage (its model and framework), GB; measured on CPU with the defaults
+#: (the VAD actor holds ~0.8 GB), rounded up, larger models given room (Whisper large on a CPU takes ~3 GB)
+MODEL_MEMORY_GB = {"segment": 1.0, "landmarks": 1.5, "transcripts": 3.0, "keypoints": 2.0}
+MODEL_BATCH = {"segment": 2, "landmarks": 1, "transcripts": 4, "keypoints": 1}
+
+
 def stage_resources(cpus: float, gpus: float, transcripts: bool, keypoints: bool,
                     landmark_actors: int | None = None) -> dict[str, Resources]:
     """Resources per stage for a cluster of `cpus` CPUs and `gpus` GPUs, in one place.
@@ -87,25 +94,29 @@ def stage_resources(cpus: float, gpus: float, transcripts: bool, keypoints: bool
     """
     task = Resources(cpus=0.25, batch_size=8)
     res = {"probe": Resources(cpus=0.25, batch_size=16), "audio_features": task, "write": task}
-    models = ["landmarks"] + (["transcripts"] if transcripts else []) + (["keypoints"] if keypoints else [])
+
+    def actor(name: str, cpus_each: float, n: int = 1, gpus_each: float = 0.0) -> Resources:
+        return Resources(cpus=cpus_each, gpus=gpus_each, batch_size=MODEL_BATCH[name], actors=n,
+                         memory_gb=MODEL_MEMORY_GB[name])
+
+    others = (["transcripts"] if transcripts else []) + (["keypoints"] if keypoints else [])
     room = max(cpus - 0.25, 0.25)  # what actors may hold; one task always fits beside them
-    res["segment"] = Resources(cpus=min(0.25, room / 4), batch_size=2, actors=1)
+    res["segment"] = actor("segment", min(0.25, room / 4))
     room -= res["segment"].cpus
     if gpus > 0:
-        share = 1.0 / len(models)  # every model stage has a share of each GPU
+        share = 1.0 / (1 + len(others))  # every model stage has a share of each GPU
         n = landmark_actors or max(1, int(gpus))
-        cpu_each = min(1.0, room / (n + len(models) - 1))
-        res["landmarks"] = Resources(cpus=cpu_each, gpus=share, batch_size=1, actors=n)
-        for name in models[1:]:
-            res[name] = Resources(cpus=cpu_each, gpus=share, batch_size=4 if name == "transcripts" else 1, actors=1)
+        cpu_each = min(1.0, room / (n + len(others)))
+        res["landmarks"] = actor("landmarks", cpu_each, n, share)
+        res.update({name: actor(name, cpu_each, 1, share) for name in others})
         return res
-    others = len(models) - 1
-    cpu_other = min(1.0, room / (others + 1)) if others else 0.0
-    left = room - others * cpu_other
-    n = landmark_actors or max(1, int(left))
-    res["landmarks"] = Resources(cpus=min(1.0, left / n), batch_size=1, actors=n)
-    for name in models[1:]:
-        res[name] = Resources(cpus=cpu_other, batch_size=4 if name == "transcripts" else 1, actors=1)
+    cpu_other = min(1.0, room / (len(others) + 1)) if others else 0.0
+    left = room - len(others) * cpu_other
+    # one landmark actor per CPU left, each holding a little less than a CPU: decoding and the 68-point model are
+    # the bulk of the work, and the VAD and task stages need only slices of a CPU
+    n = landmark_actors or max(1, math.ceil(left - 0.25))
+    res["landmarks"] = actor("landmarks", min(1.0, left / n), n)
+    res.update({name: actor(name, cpu_other) for name in others})
     return res
 
 

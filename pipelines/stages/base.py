@@ -33,16 +33,19 @@ ERROR_FIELDS = ("id", "video_id", "source", "stage", "kind", "reason", "error")
 @dataclass(frozen=True)
 class Resources:
     """What one worker of a stage needs. `actors=None`: stateless Ray tasks; `actors=n`: a pool of n actors that
-    run `setup()` once each (model stages: GPU stages should always set it)."""
+    run `setup()` once each (model stages: GPU stages should always set it). `memory_gb`: what one worker holds
+    at its peak (a model and its framework), so the scheduler does not pack more workers on a node than fit."""
 
     cpus: float = 1
     gpus: float = 0
     batch_size: int = 8
     actors: int | None = None
+    memory_gb: float = 0
 
     def __post_init__(self):
-        if self.cpus < 0 or self.gpus < 0:
-            raise ValueError(f"resources must not be negative (cpus={self.cpus}, gpus={self.gpus})")
+        if self.cpus < 0 or self.gpus < 0 or self.memory_gb < 0:
+            raise ValueError(f"resources must not be negative (cpus={self.cpus}, gpus={self.gpus}, "
+                             f"memory_gb={self.memory_gb})")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")
         if self.actors is not None and self.actors < 1:
@@ -123,11 +126,15 @@ class Stage(ABC):
 
 
 def limit_threads(cpus: float) -> None:
-    """Give torch as many threads as the stage's CPUs (at least one). Its default, one per core of the machine,
-    makes every actor and task on a node fight for all cores: a 3 s VAD call took 19 s that way on 2 cores."""
+    """Give torch and OpenCV as many threads as the stage's CPUs (at least one). Their default, one per core of
+    the machine, makes every actor and task on a node fight for all cores: a 3 s VAD call took 19 s that way on
+    2 cores."""
+    import cv2
     import torch
 
-    torch.set_num_threads(max(1, int(cpus)))
+    n = max(1, int(cpus))
+    torch.set_num_threads(n)
+    cv2.setNumThreads(n)
 
 
 def process_batch(stage: Stage, rows: list[Row]) -> list[Row]:

@@ -206,7 +206,9 @@ def test_resources_leave_room_for_the_task_stages():
     res = stage_resources(16, 2, True, True)
     assert res["landmarks"].actors == 2 and res["landmarks"].gpus * 2 + res["transcripts"].gpus + \
         res["keypoints"].gpus <= 2 + 1e-9
-    assert stage_resources(8, 0, False, False)["landmarks"].actors == 7
+    assert stage_resources(8, 0, False, False)["landmarks"].actors == 8
+    assert stage_resources(2, 0, False, False)["landmarks"].actors == 2
+    assert stage_resources(1, 0, False, False)["landmarks"].actors == 1
 
 
 @pytest.mark.slow

@@ -70,7 +70,9 @@ def test_map_kwargs_from_resources(tmp_path):
     assert isinstance(kw["compute"], ray.data.ActorPoolStrategy)
     assert "compute" not in map_kwargs(Double())
     gpu = type("Gpu", (Double,), {"resources": Resources(gpus=1, batch_size=2, actors=1)})()
-    assert map_kwargs(gpu)["num_gpus"] == 1
+    assert map_kwargs(gpu)["num_gpus"] == 1 and "memory" not in map_kwargs(gpu)
+    big = type("Big", (Double,), {"resources": Resources(batch_size=2, actors=1, memory_gb=1.5)})()
+    assert map_kwargs(big)["memory"] == int(1.5 * 2**30)
 
 
 @pytest.mark.parametrize("batch_format", ["pyarrow", "pandas"])
@@ -96,3 +98,32 @@ def test_run_ray_matches_run_local(ray_local, tmp_path, batch_format):
 
 def test_run_ray_empty(ray_local):
     assert run_ray(Pipeline([Double()]), []) == ([], [])
+
+
+class Fanout(Stage):
+    """One row in, five out (like a video cut into clips): all of them land in one output block."""
+
+    name = "fanout"
+    resources = Resources(cpus=0.25, batch_size=8)
+
+    def process(self, rows):
+        return [{**r, "id": f"{r['id']}-{k}"} for r in rows for k in range(5)]
+
+
+class Slow(Stage):
+    """A model stage that records which actor process served each row."""
+
+    name = "slow"
+    resources = Resources(cpus=0.5, batch_size=1, actors=2)
+
+    def process(self, rows):
+        import time
+
+        time.sleep(0.05)
+        return [{**r, "pid": os.getpid()} for r in rows]
+
+
+def test_rows_split_from_one_item_spread_over_the_actor_pool(ray_local):
+    ok, bad = run_ray(Pipeline([Fanout(), Slow()]), [{"id": "video"}])
+    assert not bad and len(ok) == 5
+    assert len({r["pid"] for r in ok}) == 2, "one actor got every clip of the video"
