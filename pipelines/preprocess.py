@@ -87,10 +87,13 @@ def stage_resources(cpus: float, gpus: float, transcripts: bool, keypoints: bool
                     landmark_actors: int | None = None) -> dict[str, Resources]:
     """Resources per stage for a cluster of `cpus` CPUs and `gpus` GPUs, in one place.
 
-    Actor pools hold their reservation for the whole run, so they must leave room for the task stages (probe,
-    audio features, write: 0.25 CPU each, short) or the run stalls. The VAD is cheap (0.01x real time): one small
-    actor. Landmarks are the heavy stage: one actor per GPU, or per CPU left over. Whisper and face-vid2vid get
-    one actor each, sharing the GPUs with the landmark actors when there are GPUs.
+    Actor pools hold their CPU reservation for the whole run, while task stages (probe, audio features, write:
+    0.25 CPU each, short) and the Ray Data repartition in front of a pool of several actors (1 CPU per task)
+    come and go; so the pools together hold at most `cpus - 1` (`cpus - 0.25` on a one-CPU machine, which has
+    one actor per pool and no repartition), or the run stalls. A reservation is bookkeeping, not a limit: an
+    actor holding 0.4 CPU still uses a whole core when it works. The VAD is cheap (0.01x real time): one small
+    actor. Landmarks are the heavy stage: one actor per GPU, or per CPU. Whisper and face-vid2vid get one actor
+    each, sharing the GPUs with the landmark actors when there are GPUs.
     """
     task = Resources(cpus=0.25, batch_size=8)
     res = {"probe": Resources(cpus=0.25, batch_size=16), "audio_features": task, "write": task}
@@ -100,23 +103,20 @@ def stage_resources(cpus: float, gpus: float, transcripts: bool, keypoints: bool
                          memory_gb=MODEL_MEMORY_GB[name])
 
     others = (["transcripts"] if transcripts else []) + (["keypoints"] if keypoints else [])
-    room = max(cpus - 0.25, 0.25)  # what actors may hold; one task always fits beside them
+    room = cpus - 1 if cpus >= 2 else max(cpus - 0.25, 0.25)
     res["segment"] = actor("segment", min(0.25, room / 4))
     room -= res["segment"].cpus
     if gpus > 0:
         share = 1.0 / (1 + len(others))  # every model stage has a share of each GPU
         n = landmark_actors or max(1, int(gpus))
-        cpu_each = min(1.0, room / (n + len(others)))
-        res["landmarks"] = actor("landmarks", cpu_each, n, share)
-        res.update({name: actor(name, cpu_each, 1, share) for name in others})
-        return res
-    cpu_other = min(1.0, room / (len(others) + 1)) if others else 0.0
-    left = room - len(others) * cpu_other
-    # one landmark actor per CPU left, each holding a little less than a CPU: decoding and the 68-point model are
-    # the bulk of the work, and the VAD and task stages need only slices of a CPU
-    n = landmark_actors or max(1, math.ceil(left - 0.25))
-    res["landmarks"] = actor("landmarks", min(1.0, left / n), n)
-    res.update({name: actor(name, cpu_other) for name in others})
+    else:
+        share = 0.0
+        n = landmark_actors or max(1, int(cpus) - len(others))
+    if cpus < 2:
+        n = 1  # no CPU to spare for the repartition that feeds a pool of several
+    each = min(1.0, room / (n + len(others)))
+    res["landmarks"] = actor("landmarks", each, n, share)
+    res.update({name: actor(name, each, 1, share) for name in others})
     return res
 
 

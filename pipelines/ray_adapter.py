@@ -5,7 +5,7 @@ Each stage becomes one `Dataset.map_batches` with the stage's declared resources
 - a stage with `resources.actors = n` (a model stage) runs as a fixed pool of n actors
   (`compute=ray.data.ActorPoolStrategy(size=n)`); each actor builds the stage and calls `setup()` once in
   `__init__`, then serves many batches;
-- before an actor stage the stream is cut into blocks of one batch (a streaming repartition): an actor is handed
+- before a pool of several actors the stream is cut into blocks of one batch (`_blocks_of`): an actor is handed
   whole blocks, so one block of many rows would keep the rest of the pool idle;
 - any other stage runs as stateless Ray tasks (Ray Data's default TaskPoolStrategy). `setup()` then runs at most
   once per task, lazily on its first batch (a task may get several batches): fine for cheap stages, which is
@@ -106,16 +106,22 @@ def map_kwargs(stage: Stage, batch_format: str = "pyarrow") -> dict[str, Any]:
     return kwargs
 
 
+def _blocks_of(ds: ray.data.Dataset, rows: int) -> ray.data.Dataset:
+    """The stream cut into blocks of at most `rows` rows (a streaming repartition). An actor is handed whole
+    blocks, so a block of ten clips (one video's, from a stage that splits items) would keep one actor busy while
+    the rest of the pool idles. The repartition runs as 1-CPU tasks: the actor pools must leave a CPU free
+    (`pipelines.preprocess.stage_resources` does)."""
+    return ds.repartition(target_num_rows_per_block=rows)
+
+
 def build_dataset(pipeline: Pipeline, rows: list[Row], batch_format: str = "pyarrow") -> ray.data.Dataset:
     """The lazy Dataset: `from_items(rows)` then one `map_batches` per stage."""
     if batch_format not in BATCH_FORMATS:
         raise ValueError(f"batch_format must be one of {BATCH_FORMATS}, not {batch_format!r}")
     ds = ray.data.from_items([dict(r) for r in rows])
     for stage in pipeline.stages:
-        if stage.resources.uses_actors:
-            # An actor takes whole blocks: a block of ten clips (one video's, from a stage that splits items)
-            # would go to one actor while the rest of the pool idles. Blocks of one batch spread the work.
-            ds = ds.repartition(target_num_rows_per_block=stage.resources.batch_size)
+        if stage.resources.uses_actors and stage.resources.actors > 1:
+            ds = _blocks_of(ds, stage.resources.batch_size)
         fn = _actor_class(stage) if stage.resources.uses_actors else _task_fn(stage, batch_format)
         ds = ds.map_batches(fn, **map_kwargs(stage, batch_format))
     return ds

@@ -201,7 +201,9 @@ def test_resources_leave_room_for_the_task_stages():
             for keypoints in (False, True):
                 res = stage_resources(cpus, 0, transcripts, keypoints)
                 held = sum(r.cpus * r.actors for r in res.values() if r.uses_actors)
-                assert held <= cpus - 0.25 + 1e-9, (cpus, transcripts, keypoints, held)
+                several = any(r.uses_actors and r.actors > 1 for r in res.values())
+                # a CPU stays free for the repartition in front of a pool of several, else a task's quarter
+                assert held <= cpus - (1 if several else 0.25) + 1e-9, (cpus, transcripts, keypoints, held)
                 assert all(not r.uses_actors or r.cpus > 0 for r in res.values())
     res = stage_resources(16, 2, True, True)
     assert res["landmarks"].actors == 2 and res["landmarks"].gpus * 2 + res["transcripts"].gpus + \
