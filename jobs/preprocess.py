@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python jobs/preprocess.py` from a checkout
 
+from pipelines.cluster import init_ray  # noqa: E402
 from pipelines.preprocess import PreprocessRun, PreprocessSettings, stage_resources  # noqa: E402
 from pipelines.stages.audio import TranscriptSettings  # noqa: E402
 from pipelines.stages.clips import ClipSettings  # noqa: E402
@@ -24,10 +25,6 @@ from pipelines.stages.keypoints import KeypointSettings  # noqa: E402
 
 DEFAULT_CORPUS = "out/preprocess/corpus"
 DEFAULT_LAKE = "out/lake"
-#: environment a worker needs to read the corpus and write the lake like the driver does
-FORWARDED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
-                 "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ALLOW_HTTP", "AWS_S3_LOCKING_PROVIDER",
-                 "AWS_S3_ALLOW_UNSAFE_RENAME", "HF_HOME", "TORCH_HOME", "SPACE_CACHE")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -106,17 +103,6 @@ def default_corpus(clips: int, quiet: bool) -> str:
     return DEFAULT_CORPUS
 
 
-def start_ray(args: argparse.Namespace):
-    import ray
-
-    env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
-    ray.init(address=args.address, num_cpus=None if args.address else args.num_cpus,
-             runtime_env={"env_vars": env} if env else None, log_to_driver=True)
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = not args.quiet
-    return ray
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from pipelines.lake import Lake
@@ -127,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if run.nothing_to_do:
         summary = run.execute()  # skips Ray entirely
     else:
-        ray = start_ray(args)
+        ray = init_ray(args.address, args.num_cpus, progress_bars=not args.quiet)
         from pipelines.ray_adapter import run_ray
 
         cluster = ray.cluster_resources()
