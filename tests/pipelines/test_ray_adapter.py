@@ -119,11 +119,11 @@ class Slow(Stage):
     def process(self, rows):
         import time
 
-        time.sleep(0.05)
+        time.sleep(0.3)  # long enough for the second actor to be up before the first has served every row
         return [{**r, "pid": os.getpid()} for r in rows]
 
 
 def test_rows_split_from_one_item_spread_over_the_actor_pool(ray_local):
-    ok, bad = run_ray(Pipeline([Fanout(), Slow()]), [{"id": "video"}])
-    assert not bad and len(ok) == 5
+    ok, bad = run_ray(Pipeline([Fanout(), Slow()]), [{"id": "video"}, {"id": "other"}])
+    assert not bad and len(ok) == 10
     assert len({r["pid"] for r in ok}) == 2, "one actor got every clip of the video"
