@@ -154,6 +154,48 @@ class FaceVid2VidConfig:
         )
 
 
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """`discriminator_params`: the multi-scale patch discriminator used only for training (key `discriminator`).
+
+    Kept out of FaceVid2VidConfig: the inference model never builds it, and a config JSON written for
+    rendering stays valid. `scales` are image scales (1 = full size, 0.5 = half ...); each scale's network is
+    stored under `discs.<scale with '.' written '-'>`, so (1,) gives the public keys `discs.1.*`.
+    `num_channels` is the public Discriminator's own default (3): the public run.py never sets it.
+    """
+
+    scales: tuple[float, ...] = (1,)
+    block_expansion: int = 32
+    max_features: int = 512
+    num_blocks: int = 4
+    sn: bool = True  # spectral norm on every convolution (keys conv.weight_orig / weight_u / weight_v)
+    num_channels: int = 3
+
+    def __post_init__(self):
+        # 1.0 and 1 name the same network: keep integral scales as ints so the key is `discs.1`, not `discs.1-0`
+        scales = tuple(int(s) if float(s).is_integer() else float(s) for s in self.scales)
+        object.__setattr__(self, "scales", scales)
+        problems = []
+        if not scales or len(set(scales)) != len(scales) or not all(0 < s <= 1 for s in scales):
+            problems.append(f"scales must be distinct values in (0, 1], got {self.scales}")
+        if self.num_blocks < 1 or self.block_expansion < 1 or self.max_features < 1 or self.num_channels < 1:
+            problems.append("num_blocks, block_expansion, max_features and num_channels must be positive")
+        if problems:
+            raise ValueError("invalid DiscriminatorConfig: " + "; ".join(problems))
+
+    @classmethod
+    def from_model_params(cls, model_params: Mapping[str, Any]) -> "DiscriminatorConfig":
+        """From the public yaml's `model_params` dict (its `discriminator_params`)."""
+        return _pick(cls, model_params.get("discriminator_params", {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "DiscriminatorConfig":
+        return cls(**values)
+
+
 def _names(cls) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 

@@ -14,8 +14,9 @@ both exactly as the public re-implementation computes them in training and in it
 are the ones its generator was trained on.
 
 Checkpoints: one `torch.save`d dict with the state dicts under "generator", "kp_detector", "he_estimator" (a
-public training checkpoint also holds "discriminator", optimizer states and "epoch": ignored). Loading is
-strict (every key, every shape) and reports what is wrong by file and key.
+public training checkpoint also holds "discriminator", optimizer states and "epoch": ignored here, read and
+written by discriminator.py and space.train.facevid2vid). Loading is strict (every key, every shape) and
+reports what is wrong by file and key.
 """
 
 from __future__ import annotations
@@ -206,26 +207,7 @@ class FaceVid2Vid(nn.Module):
 
     def save_checkpoint(self, uri: str | os.PathLike) -> None:
         """Write the public checkpoint format to a local path (atomically) or an fsspec URI."""
-        from ...io.uri import is_remote, open_uri, to_local  # fsspec only when files are involved
-
-        buffer = io.BytesIO()
-        torch.save(self.checkpoint_dict(), buffer)
-        text = os.fspath(uri)
-        if is_remote(text):
-            with open_uri(text, "wb") as f:
-                f.write(buffer.getvalue())
-            return
-        path = to_local(text)
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.part")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(buffer.getvalue())
-            os.replace(tmp, path)  # readers see the old file or the whole new one
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_checkpoint(self.checkpoint_dict(), uri)
 
     def load_checkpoint(self, uri: str | os.PathLike, map_location: Any = "cpu") -> "FaceVid2Vid":
         """Load a public-format checkpoint into this model, strictly. Raises MissingWeightsError naming the
@@ -278,6 +260,31 @@ def load_facevid2vid(checkpoint: str | os.PathLike, config_uri: str | os.PathLik
 # -- checkpoint reading and checking ----------------------------------------------------------------------------
 
 
+def write_checkpoint(checkpoint: Mapping[str, Any], uri: str | os.PathLike) -> None:
+    """torch.save `checkpoint` to a local path (atomically: readers see the old file or the whole new one) or
+    an fsspec URI."""
+    from ...io.uri import is_remote, open_uri, to_local  # fsspec only when files are involved
+
+    buffer = io.BytesIO()
+    torch.save(dict(checkpoint), buffer)
+    text = os.fspath(uri)
+    if is_remote(text):
+        with open_uri(text, "wb") as f:
+            f.write(buffer.getvalue())
+        return
+    path = to_local(text)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.part")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buffer.getvalue())
+        os.replace(tmp, path)  # readers see the old file or the whole new one
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def read_checkpoint(uri: str, map_location: Any = "cpu") -> Mapping[str, Any]:
     """torch.load(weights_only=True) of a local path or fsspec URI -> the top-level dict."""
     from ...io.uri import is_remote, open_uri, to_local  # fsspec only when files are involved
@@ -313,21 +320,22 @@ def network_states(checkpoint: Mapping[str, Any], uri: str) -> dict[str, dict[st
         held = ", ".join(sorted(map(str, checkpoint))[:10]) or "nothing"
         raise MissingWeightsError(uri, f"no {' / '.join(map(repr, missing))} entry in the checkpoint (it holds: "
                                        f"{held}); a face-vid2vid checkpoint needs {', '.join(NETWORKS)}")
-    states = {}
-    for name in NETWORKS:
-        state = checkpoint[name]
-        if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-            raise MissingWeightsError(uri, f"the {name!r} entry is a {type(state).__name__}, "
-                                           "not a state dict of tensors")
-        prefix = "module." if state and all(str(k).startswith("module.") for k in state) else ""
-        clean = OrderedDict((k[len(prefix):], v) for k, v in state.items())
-        metadata = getattr(state, "_metadata", None)  # torch's per-module versions (batch norm, spectral norm)
-        if metadata is not None:
-            clean._metadata = OrderedDict(  # type: ignore[attr-defined]
-                (k[len(prefix):] if k.startswith(prefix) else ("" if k == prefix.rstrip(".") else k), v)
-                for k, v in metadata.items())
-        states[name] = clean
-    return states
+    return {name: clean_state(checkpoint[name], name, uri) for name in NETWORKS}
+
+
+def clean_state(state: Any, name: str, uri: str) -> dict[str, Tensor]:
+    """One checkpoint entry as a state dict (key order and torch's version metadata kept), a uniform
+    DataParallel "module." prefix removed; MissingWeightsError when it is not a state dict of tensors."""
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise MissingWeightsError(uri, f"the {name!r} entry is a {type(state).__name__}, not a state dict of tensors")
+    prefix = "module." if state and all(str(k).startswith("module.") for k in state) else ""
+    clean = OrderedDict((k[len(prefix):], v) for k, v in state.items())
+    metadata = getattr(state, "_metadata", None)  # torch's per-module versions (batch norm, spectral norm)
+    if metadata is not None:
+        clean._metadata = OrderedDict(  # type: ignore[attr-defined]
+            (k[len(prefix):] if k.startswith(prefix) else ("" if k == prefix.rstrip(".") else k), v)
+            for k, v in metadata.items())
+    return clean
 
 
 def check_state(expected: Mapping[str, Tensor], state: Mapping[str, Tensor], name: str, uri: str) -> None:
