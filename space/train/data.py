@@ -85,7 +85,9 @@ def clip_from_arrays(
     `normalized` with the most closed mouth stands in for the photo. Raises ValueError naming the clip."""
     if (audio is None) == (features is None):
         raise ValueError(f"clip {clip_id}: give audio or features, exactly one")
-    feats = audio_windows(audio, feature_config, sample_rate) if audio is not None else torch.as_tensor(features)
+    # features from Arrow are read-only views: a copy, which torch may write to
+    feats = audio_windows(audio, feature_config, sample_rate) if audio is not None else \
+        torch.as_tensor(np.array(features)) if isinstance(features, np.ndarray) else torch.as_tensor(features)
     if feats.dim() != 3:
         raise ValueError(f"clip {clip_id}: features must be (T, W, F), got {tuple(feats.shape)}")
     per_frame = {"normalized": normalized, "poses": poses, "landmarks": landmarks, "targets": targets}
@@ -188,6 +190,39 @@ def random_warp(rng: np.random.Generator, strength: float = 1.0):
     return warp
 
 
+def training_item(features, emotion, *, normalized=None, identity=None, poses=None, landmarks=None, targets=None,
+                  canonical=None, warp=None) -> dict:
+    """One training window -> the model inputs and targets: `warp` (an identity augmentation, `random_warp`) is
+    applied to the identity AND to every frame of `normalized`, and poses become deltas from the window's first
+    frame. Shared by `SequenceDataset` (clips in memory) and the distributed trainer (windows streamed by Ray
+    Data), so both train on the same items."""
+    item = {"features": torch.as_tensor(features).float(), "emotion": np.asarray(emotion, np.float32)}
+    if normalized is not None and identity is not None:
+        if warp is not None:
+            normalized, identity = warp(normalized), warp(identity)
+        item["normalized"], item["identity"] = normalized, identity
+    if poses is not None:
+        item["pose_deltas"] = pose_deltas(poses).astype(np.float32)
+    if landmarks is not None:
+        item["landmarks"] = landmarks
+    if targets is not None:
+        item["targets"] = targets
+    if canonical is not None:
+        item["canonical"] = canonical
+    return item
+
+
+def collate(items: list[dict]) -> dict[str, torch.Tensor]:
+    """Items of the same length -> a batch (the keys every item has)."""
+    keys = set.intersection(*(set(i) for i in items))
+    out = {}
+    for key in keys:
+        values = [i[key] for i in items]
+        out[key] = torch.stack(values) if torch.is_tensor(values[0]) else \
+            torch.as_tensor(np.stack(values), dtype=torch.float32)
+    return out
+
+
 class SequenceDataset:
     """Clips -> random crops in batches. augment: None, "random" (a new identity warp each draw) or "fixed"
     (one warp per clip, from `seed`: a reproducible validation set of varied faces)."""
@@ -224,31 +259,12 @@ class SequenceDataset:
     def _item(self, index: int, start: int, frames: int, rng) -> dict:
         clip = self.clips[index]
         stop = start + frames
-        item = {"features": clip.features[start:stop].float(), "emotion": clip.emotion}
-        warp = self._warp(index, rng)
-        if clip.normalized is not None and clip.identity is not None:
-            normalized, identity = clip.normalized[start:stop], clip.identity
-            if warp is not None:
-                normalized, identity = warp(normalized), warp(identity)
-            item["normalized"], item["identity"] = normalized, identity
-        if clip.poses is not None:
-            item["pose_deltas"] = pose_deltas(clip.poses[start:stop]).astype(np.float32)
-        for key in ("landmarks", "targets"):
-            if getattr(clip, key) is not None:
-                item[key] = getattr(clip, key)[start:stop]
-        if clip.canonical is not None:
-            item["canonical"] = clip.canonical
-        return item
+        window = {k: getattr(clip, k)[start:stop] for k in ("normalized", "poses", "landmarks", "targets")
+                  if getattr(clip, k) is not None}
+        return training_item(clip.features[start:stop], clip.emotion, identity=clip.identity,
+                             canonical=clip.canonical, warp=self._warp(index, rng), **window)
 
-    @staticmethod
-    def _collate(items: list[dict]) -> dict[str, torch.Tensor]:
-        keys = set.intersection(*(set(i) for i in items))
-        out = {}
-        for key in keys:
-            values = [i[key] for i in items]
-            out[key] = torch.stack(values) if torch.is_tensor(values[0]) else \
-                torch.as_tensor(np.stack(values), dtype=torch.float32)
-        return out
+    _collate = staticmethod(collate)
 
     def sample_batch(self, batch_size: int, frames: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """`batch_size` random crops, all min(frames, shortest chosen clip) long."""

@@ -1,0 +1,85 @@
+"""Train the SPACE stages on a preprocessed lake with Ray Train.
+
+    ray job submit --working-dir . -- python jobs/train.py --stage s2l --lake s3://bucket/lake --checkpoints s3://bucket/ckpt
+
+With no arguments: every stage the lake at out/lake can feed (S2L and pose; L2L when the lake has face-vid2vid
+keypoints), preset `small`, 2 workers on a local Ray, checkpoints into out/checkpoints. Run
+`python jobs/train.py --help` for every option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python jobs/train.py` from a checkout
+
+from pipelines.cluster import init_ray  # noqa: E402
+from pipelines.train.presets import PRESETS, apply_overrides, preset  # noqa: E402
+
+STAGES = ("s2l", "pose", "l2l")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="jobs/train.py",
+        description=(
+            "Train Speech2Landmarks, the pose generator and Landmarks2Latents on the Delta tables of "
+            "jobs/preprocess.py with Ray Train (DDP across workers, gloo on CPUs, NCCL on GPUs). Checkpoints go "
+            "to --checkpoints through Ray Train's storage; the best by validation becomes <stage>.pt there, "
+            "which `space animate --checkpoints` and jobs/render.py load, next to <stage>.json (the run, the "
+            "best epoch, every epoch's metrics), <stage>_metrics.csv and <stage>_curves.png. Submitting the "
+            "same run again resumes it; a finished run trains nothing."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--stage", choices=[*STAGES, "all"], default="all",
+                   help="what to train; all = every stage the lake has the data for")
+    p.add_argument("--lake", default="out/lake", help="the preprocessing lake (folder or s3:// prefix)")
+    p.add_argument("--checkpoints", default="out/checkpoints", help="where checkpoints go (folder or s3:// prefix)")
+    p.add_argument("--settings-id", help="which preprocessing settings' rows (default: the newest run's)")
+    p.add_argument("--preset", default="small", help=f"training preset: {', '.join(PRESETS['s2l'])}")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset value, e.g. --set epochs=5 --set lr=1e-3 --set model.hidden=64")
+    p.add_argument("--num-workers", type=int, default=2, help="Ray Train workers (DDP ranks)")
+    p.add_argument("--gpu", action="store_true", help="one GPU per worker (NCCL, bfloat16 autocast)")
+    p.add_argument("--max-failures", type=int, default=3, help="worker failures to recover from per run")
+    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                   help="Ray cluster address (default: RAY_ADDRESS, as `ray job submit` sets it; else a local Ray)")
+    p.add_argument("--summary-json", help="also write the summaries here as JSON")
+    return p.parse_args(argv)
+
+
+def _stages(requested: str, lake) -> list[str]:
+    if requested != "all":
+        return [requested]
+    has_keypoints = lake.exists("sequences") and lake.read("sequences", columns=["kp_params"]).column(
+        "kp_params").null_count < lake.read("sequences", columns=["id"]).num_rows
+    return ["s2l", "pose"] + (["l2l"] if has_keypoints else [])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from pipelines.lake import Lake
+    from pipelines.train.trainer import run_training
+
+    lake = Lake(args.lake)
+    stages = _stages(args.stage, lake)
+    init_ray(args.address)
+    summaries = []
+    for stage in stages:
+        chosen = apply_overrides(preset(stage, args.preset), args.overrides)
+        summary = run_training(stage, lake, args.checkpoints, chosen, args.preset, args.num_workers, args.gpu,
+                               args.settings_id, args.max_failures)
+        print(summary.text(), flush=True)
+        summaries.append(summary)
+    if args.summary_json:
+        Path(args.summary_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.summary_json).write_text(json.dumps([s.__dict__ for s in summaries], indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
