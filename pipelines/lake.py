@@ -179,6 +179,8 @@ class Lake:
     def __init__(self, uri: str, storage_options: dict[str, str] | None = None):
         self.uri = str(uri).rstrip("/")
         self.remote = _is_remote(self.uri)
+        if not self.remote:  # workers of a cluster run in other folders: a relative path would point elsewhere
+            self.uri = os.path.abspath(self.uri.removeprefix("file://"))
         if storage_options is None and self.remote:
             storage_options = storage_options_from_env()
         self.storage_options = storage_options or None

@@ -78,8 +78,9 @@ class PreprocessSettings:
 
 
 #: peak memory of one worker of a model stage (its model and framework), GB; measured on CPU with the defaults
-#: (the VAD actor holds ~0.8 GB), rounded up, larger models given room (Whisper large on a CPU takes ~3 GB)
-MODEL_MEMORY_GB = {"segment": 1.0, "landmarks": 1.5, "transcripts": 3.0, "keypoints": 2.0}
+#: (the VAD actor holds ~0.8 GB; a landmark actor decoding 1080x1920 clips up to 2.3 GB), rounded up, larger
+#: models given room (Whisper large on a CPU takes ~3 GB)
+MODEL_MEMORY_GB = {"segment": 1.0, "landmarks": 3.0, "transcripts": 3.0, "keypoints": 2.0}
 MODEL_BATCH = {"segment": 2, "landmarks": 1, "transcripts": 4, "keypoints": 1}
 
 
