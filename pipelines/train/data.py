@@ -13,6 +13,8 @@ Stage needs (arrays from `sequences`, see docs/lake.md):
     s2l   audio_features, normalized (+ identity: the clip's most closed-mouth frame), emotion
     pose  audio_features, poses
     l2l   audio_features, landmarks mapped into the face-vid2vid crop (kp_crops), kp_params, kp_canonical, emotion
+    facevid2vid  boxes (the steady crop of every frame) and the clip's video range (uri, start_frame, num_frames,
+          fps): the frames are decoded again (pipelines/train/facevid2vid.py)
 """
 
 from __future__ import annotations
@@ -27,15 +29,17 @@ import pyarrow.compute as pc
 from pipelines.lake import Lake, unpack_column
 from space.models.l2l import crop_normalize
 
-__all__ = ["STAGE_ARRAYS", "clip_sequences", "clip_table", "latest_settings_id", "training_datasets",
-           "window_batches"]
+__all__ = ["STAGE_ARRAYS", "clip_dataset", "clip_sequences", "clip_table", "latest_settings_id",
+           "training_datasets", "window_batches"]
 
 STAGE_ARRAYS = {
     "s2l": ("audio_features", "normalized"),
     "pose": ("audio_features", "poses"),
     "l2l": ("audio_features", "landmarks", "kp_params", "kp_canonical", "kp_crops"),
+    "facevid2vid": ("boxes",),
 }
-CLIP_COLUMNS = ["id", "video_id", "settings_id", "split", "emotion", "intensity", "num_frames"]
+CLIP_COLUMNS = ["id", "video_id", "settings_id", "split", "emotion", "intensity", "uri", "start_frame", "num_frames",
+                "fps"]
 VAL_SHARE = 0.1
 
 
@@ -159,17 +163,23 @@ def window_batches(batch: pa.Table, stage: str, frames: int, stride: int) -> Ite
         yield out
 
 
-def training_datasets(table: pa.Table, stage: str, frames: int, stride: int):
-    """{"train": Dataset of windows} streamed by Ray Data (imports Ray: the trainer's side only)."""
+def clip_dataset(table: pa.Table, make, num_cpus: float = 0.25):
+    """The training clips of `table` as a Ray Data dataset of what `make(one-clip Arrow table)` yields (dicts of
+    numpy arrays), one block per clip (imports Ray: the trainer's side only)."""
     import ray.data
 
     train = table.filter(pc.equal(table.column("split"), "train"))
     if train.num_rows == 0:
         raise TrainingDataError(f"no training clips (all {table.num_rows} are in validation)")
+    # one block per clip, so the work spreads over the cluster (no repartition task to schedule)
+    ds = ray.data.from_arrow([train.slice(i, 1) for i in range(train.num_rows)])
+    return ds.map_batches(make, batch_size=1, batch_format="pyarrow", num_cpus=num_cpus)
+
+
+def training_datasets(table: pa.Table, stage: str, frames: int, stride: int):
+    """{"train": Dataset of windows} streamed by Ray Data (imports Ray: the trainer's side only)."""
 
     def windows(batch: pa.Table):
         yield from window_batches(batch, stage, frames, stride)
 
-    # one block per clip, so window making spreads over the cluster (no repartition task to schedule)
-    ds = ray.data.from_arrow([train.slice(i, 1) for i in range(train.num_rows)])
-    return {"train": ds.map_batches(windows, batch_size=1, batch_format="pyarrow", num_cpus=0.25)}
+    return {"train": clip_dataset(table, windows)}

@@ -5,6 +5,10 @@
     tiny     seconds: tests and smoke runs (the models keep their architecture, the runs are short)
 
 A preset's digest is part of the run name, so changing any knob starts a new run instead of resuming an old one.
+
+face-vid2vid fine-tuning uses epochs, batch_size (pairs per worker per step), lr, seed, shuffle_buffer and
+pairs_per_clip; its `model` entries are the training options of pipelines.train.facevid2vid.training_options
+(loss weights such as `model.reconstruction=0`, `model.gan_mode`, `model.discriminator` as a JSON object).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class TrainPreset:
     seed: int = 0
     amp: bool = True  # bfloat16 autocast on a GPU (never on a CPU)
     shuffle_buffer: int = 256  # windows in each worker's local shuffle buffer
+    pairs_per_clip: int = 8  # face-vid2vid: (source, driving) frame pairs drawn from each clip
     model: dict = field(default_factory=dict)  # overrides of the stage's model config (S2LConfig, ...)
 
     def to_dict(self) -> dict:
@@ -57,6 +62,13 @@ PRESETS: dict[str, dict[str, TrainPreset]] = {
         "default": TrainPreset(epochs=25),
         "small": TrainPreset(epochs=12, frames=40, stride=10),
         "tiny": TrainPreset(epochs=3, batch_size=8, frames=25, stride=12, lr=3e-3),
+    },
+    # fine-tuning a public checkpoint: the public trainer's lr and Adam; `frames`, `stride`, the schedule, clipping
+    # and amp do not apply (full precision, constant lr)
+    "facevid2vid": {
+        "default": TrainPreset(epochs=20, batch_size=4, lr=2e-4, pairs_per_clip=8, shuffle_buffer=64),
+        "small": TrainPreset(epochs=5, batch_size=2, lr=2e-4, pairs_per_clip=4, shuffle_buffer=32),
+        "tiny": TrainPreset(epochs=2, batch_size=2, lr=2e-4, pairs_per_clip=2, shuffle_buffer=8),
     },
 }
 

@@ -9,6 +9,10 @@
     driver:  the best checkpoint by validation becomes <checkpoints>/<stage>.pt (what `space animate` and the
              render job load), with <stage>.json marking it, <stage>_metrics.csv and <stage>_curves.png
 
+face-vid2vid fine-tuning (pipelines/train/facevid2vid.py) has its own worker loop and data, and shares the driver
+side here: run names, the finished-run check, the validation split, the TorchTrainer setup and `_finish`
+(its files: facevid2vid.pth.tar, marker facevid2vid.run.json, since facevid2vid.json is the network config).
+
 Resume: a run is named by stage, preset digest and the lake's settings id. Submitting the same run again
 resumes from its latest checkpoint (Ray Train's storage); a finished run (its <stage>.json names it) trains
 nothing. A worker that dies mid-run is replaced (FailureConfig) and training resumes from the last checkpoint.
@@ -16,6 +20,7 @@ nothing. A worker that dies mid-run is replaced (FailureConfig) and training res
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -29,10 +34,20 @@ from pipelines.lake import Lake
 from pipelines.train.data import clip_sequences, clip_table, latest_settings_id, training_datasets
 from pipelines.train.presets import TrainPreset
 
-__all__ = ["TrainSummary", "run_name", "run_training", "train_loop"]
+__all__ = ["TrainSummary", "fit", "marker_name", "previous_summary", "run_name", "run_training", "train_loop",
+           "validation_ids", "weights_name"]
 
 #: the validation metric that picks the best checkpoint, per stage (lower is better)
-VAL_LOSS = {"s2l": "val_landmark_error", "pose": "val_nll", "l2l": "val_mse_standardized"}
+VAL_LOSS = {"s2l": "val_landmark_error", "pose": "val_nll", "l2l": "val_mse_standardized",
+            "facevid2vid": "val_reconstruction_l1"}
+#: what the curves show beside train_loss and val_loss (dashed: baselines)
+PLOT_EXTRA = {"s2l": ((), ("val_mouth_error", "val_mouth_error_baseline")), "pose": ((), ()),
+              "l2l": ((), ("val_mse_standardized_baseline",)),
+              "facevid2vid": (("train_reconstruction",), ("val_copy_l1",))}
+#: the files in <checkpoints> where they are not <stage>.pt and <stage>.json (face-vid2vid: what `space animate
+#: --renderer facevid2vid` loads, next to its network config facevid2vid.json)
+WEIGHTS = {"facevid2vid": "facevid2vid.pth.tar"}
+MARKERS = {"facevid2vid": "facevid2vid.run.json"}
 #: a test hook: the path of a marker file; the first worker to finish training epoch 3 creates it and dies (like an
 #: OOM kill), once
 FAIL_ONCE_ENV = "SPACE_TRAIN_FAIL_ONCE"
@@ -245,19 +260,41 @@ class TrainSummary:
     best: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what a reader should know (e.g. a loss term that was off)
 
     def text(self) -> str:
+        notes = "".join(f"\n  note: {n}" for n in self.notes)
         if not self.trained:
-            return f"{self.stage}: run {self.run} already finished; nothing to train ({self.checkpoint})"
+            return f"{self.stage}: run {self.run} already finished; nothing to train ({self.checkpoint}){notes}"
         keys = [k for k in ("val_loss", "val_mouth_error", "val_mouth_error_baseline", "val_mouth_error_reduction",
-                            "val_nll", "val_mse_reduction") if k in self.best]
+                            "val_nll", "val_mse_reduction", "val_copy_l1") if k in self.best]
         shown = ", ".join(f"{k} {self.best[k]:.4g}" for k in keys)
         return (f"{self.stage}: run {self.run}, {len(self.history)} epochs in {self.seconds:.0f} s; best epoch "
-                f"{self.best_epoch}: {shown}\n  -> {self.checkpoint}")
+                f"{self.best_epoch}: {shown}\n  -> {self.checkpoint}{notes}")
 
 
-def run_name(stage: str, preset_name: str, preset: TrainPreset, settings_id: str) -> str:
-    return f"{stage}-{preset_name}-{preset.digest}-{settings_id}"
+def run_name(stage: str, preset_name: str, preset: TrainPreset, settings_id: str, source: dict | None = None) -> str:
+    """`<stage>-<preset>-<digest>-<settings id>`; the digest covers the preset and `source` (what a fine-tune
+    starts from), so changing either starts a new run."""
+    digest = preset.digest
+    if source:
+        payload = json.dumps({"preset": preset.to_dict(), "source": source}, sort_keys=True, default=str)
+        digest = hashlib.sha256(payload.encode()).hexdigest()[:8]
+    return f"{stage}-{preset_name}-{digest}-{settings_id}"
+
+
+def weights_name(stage: str) -> str:
+    return WEIGHTS.get(stage, f"{stage}.pt")
+
+
+def marker_name(stage: str) -> str:
+    return MARKERS.get(stage, f"{stage}.json")
+
+
+def _storage(checkpoints: str) -> str:
+    """Ray Train's storage for the runs: <checkpoints>/runs, absolute (Ray refuses a relative path)."""
+    base = checkpoints if "://" in checkpoints else os.path.abspath(checkpoints)
+    return _join(base, "runs")
 
 
 def _join(base: str, name: str) -> str:
@@ -291,45 +328,78 @@ def _finished(marker_uri: str, run: str) -> dict | None:
     return marker if marker.get("run") == run and marker.get("finished") else None
 
 
+def previous_summary(stage: str, run: str, checkpoints: str) -> TrainSummary | None:
+    """The summary of `run` when its marker in `checkpoints` says it finished (nothing to train), else None."""
+    done = _finished(_join(checkpoints, marker_name(stage)), run)
+    if not done:
+        return None
+    return TrainSummary(stage, run, False, _join(checkpoints, weights_name(stage)), done["best_epoch"], done["best"],
+                        done["history"], notes=done.get("notes", []))
+
+
+def validation_ids(table, lake: Lake) -> list[str]:
+    """The ids of the clip table's validation clips; ValueError when there are none."""
+    splits = table.column("split").to_pylist()
+    ids = [i for i, s in zip(table.column("id").to_pylist(), splits) if s == "val"]
+    if not ids:
+        raise ValueError(f"{lake.uri}: no validation clips (one video only?); add videos or a split column")
+    return ids
+
+
 def run_training(stage: str, lake: Lake, checkpoints: str, preset: TrainPreset, preset_name: str = "custom",
                  num_workers: int = 2, use_gpu: bool = False, settings_id: str | None = None,
                  max_failures: int = 3, worker_env: dict[str, str] | None = None, log=print) -> TrainSummary:
-    """Train `stage` on `lake` into `checkpoints` (a folder or s3:// prefix) with Ray Train; Ray must be up.
-    `worker_env`: extra environment variables of the training workers."""
-    import ray.train
-    from ray.train.torch import TorchTrainer
+    """Train `stage` (s2l, pose, l2l) on `lake` into `checkpoints` (a folder or s3:// prefix) with Ray Train; Ray
+    must be up. `worker_env`: extra environment variables of the training workers. face-vid2vid:
+    pipelines.train.facevid2vid.run_facevid2vid_training."""
+    if stage not in ("s2l", "pose", "l2l"):
+        hint = " (use pipelines.train.facevid2vid.run_facevid2vid_training)" if stage == "facevid2vid" else ""
+        raise ValueError(f"run_training trains s2l, pose or l2l, not {stage!r}{hint}")
+    import ray
 
     settings_id = settings_id or latest_settings_id(lake)
     run = run_name(stage, preset_name, preset, settings_id)
-    marker_uri = _join(checkpoints, f"{stage}.json")
-    done = _finished(marker_uri, run)
+    done = previous_summary(stage, run, checkpoints)
     if done:
-        return TrainSummary(stage, run, False, _join(checkpoints, f"{stage}.pt"), done["best_epoch"], done["best"],
-                            done["history"])
+        return done
     start = time.time()
     table = clip_table(lake, stage, settings_id)
-    splits = table.column("split").to_pylist()
-    val_ids = [i for i, s in zip(table.column("id").to_pylist(), splits) if s == "val"]
-    if not val_ids:
-        raise ValueError(f"{lake.uri}: no validation clips (one video only?); add videos or a split column")
+    val_ids = validation_ids(table, lake)
     datasets = training_datasets(table, stage, preset.frames, preset.stride)
+    if _window_bytes(table, preset) <= 0.25 * ray.available_resources().get("object_store_memory", 0):
+        # windows that fit in a quarter of the object store are made once, not again every epoch (making them
+        # was most of the step time on small lakes); larger lakes stream them each epoch
+        datasets["train"] = datasets["train"].materialize()
     windows = datasets["train"].count()
     if windows == 0:
         raise ValueError(f"{lake.uri}: no training clip is {preset.frames} frames long (set frames=... lower)")
     steps = max(1, math.ceil(windows / (preset.batch_size * num_workers)))
-    log(f"{stage}: {len(splits) - len(val_ids)} training clips ({windows} windows of {preset.frames} frames), "
+    log(f"{stage}: {table.num_rows - len(val_ids)} training clips ({windows} windows of {preset.frames} frames), "
         f"{len(val_ids)} validation clips; {num_workers} workers, {steps} steps per epoch; run {run}")
     config = {"stage": stage, "preset": preset.to_dict(), "steps_per_epoch": steps, "lake": lake.uri,
               "storage_options": lake.storage_options, "settings_id": settings_id, "val_ids": val_ids, "run": run}
     if stage == "l2l":  # the output scale: the training targets' mean and std, fixed before any worker starts
         config["target_stats"] = _target_stats(table)
+    return fit(stage, run, train_loop, config, datasets, checkpoints, num_workers, use_gpu, max_failures,
+               worker_env, start)
+
+
+def fit(stage: str, run: str, loop, config: dict, datasets: dict, checkpoints: str, num_workers: int, use_gpu: bool,
+        max_failures: int, worker_env: dict[str, str] | None, start: float, files: dict[str, bytes] | None = None,
+        notes: list[str] | None = None) -> TrainSummary:
+    """Run `loop` on `num_workers` Ray Train workers (DDP), the "train" dataset split across them, checkpoints in
+    <checkpoints>/runs/<run> (the best 2 by val_loss, and the latest), then `_finish`. `files`: more
+    {name: bytes} for <checkpoints>, written before the marker."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
     trainer = TorchTrainer(
-        train_loop,
+        loop,
         train_loop_config=config,
         scaling_config=ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                                resources_per_worker=_worker_resources(num_workers, use_gpu)),
         run_config=ray.train.RunConfig(
-            name=run, storage_path=_join(checkpoints, "runs"),
+            name=run, storage_path=_storage(checkpoints),
             failure_config=ray.train.FailureConfig(max_failures=max_failures),
             worker_runtime_env={"env_vars": dict(worker_env)} if worker_env else None,
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="val_loss",
@@ -339,7 +409,7 @@ def run_training(stage: str, lake: Lake, checkpoints: str, preset: TrainPreset, 
         dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
     )
     result = trainer.fit()
-    return _finish(stage, run, checkpoints, result, marker_uri, time.time() - start)
+    return _finish(stage, run, checkpoints, result, time.time() - start, files, notes)
 
 
 def _worker_resources(num_workers: int, use_gpu: bool) -> dict:
@@ -353,6 +423,16 @@ def _worker_resources(num_workers: int, use_gpu: bool) -> dict:
     return {"CPU": share, "GPU": 1} if use_gpu else {"CPU": share}
 
 
+def _window_bytes(table, preset: TrainPreset) -> float:
+    """An upper bound of the training windows' size: float32 audio windows (20 x 80) and up to ~300 more values
+    per frame (landmarks, targets)."""
+    import pyarrow.compute as pc
+
+    frames = table.filter(pc.equal(table.column("split"), "train")).column("num_frames").to_numpy()
+    windows = np.maximum(0, (frames - preset.frames) // preset.stride + 1).sum()
+    return float(windows) * preset.frames * (20 * 80 + 300) * 4
+
+
 def _target_stats(table) -> list:
     import pyarrow.compute as pc
 
@@ -362,23 +442,26 @@ def _target_stats(table) -> list:
     return np.concatenate(unpack_column(train, "kp_params", "kp_params_shape")).tolist()
 
 
-def _finish(stage: str, run: str, checkpoints: str, result, marker_uri: str, seconds: float) -> TrainSummary:
+def _finish(stage: str, run: str, checkpoints: str, result, seconds: float, files: dict[str, bytes] | None = None,
+            notes: list[str] | None = None) -> TrainSummary:
     import torch
 
     best_ckpt, best = min(result.best_checkpoints, key=lambda cm: cm[1]["val_loss"])
     with result.checkpoint.as_directory() as folder:  # the latest holds the whole history
         history = torch.load(os.path.join(folder, "state.pt"), map_location="cpu", weights_only=False)["history"]
     with best_ckpt.as_directory() as folder:
-        with open(os.path.join(folder, f"{stage}.pt"), "rb") as f:
+        with open(os.path.join(folder, weights_name(stage)), "rb") as f:
             weights = f.read()
-    target = _join(checkpoints, f"{stage}.pt")
+    target = _join(checkpoints, weights_name(stage))
     _write(target, weights)
+    for name, data in (files or {}).items():
+        _write(_join(checkpoints, name), data)
     _write(_join(checkpoints, f"{stage}_metrics.csv"), _csv(history).encode())
     _write(_join(checkpoints, f"{stage}_curves.png"), _plot(stage, history))
     marker = {"run": run, "finished": True, "best_epoch": int(best["epoch"]), "best": best,
-              "best_checkpoint": best_ckpt.path, "history": history, "checkpoint": target}
-    _write(marker_uri, json.dumps(marker, indent=1, default=float).encode())
-    return TrainSummary(stage, run, True, target, int(best["epoch"]), best, history, seconds)
+              "best_checkpoint": best_ckpt.path, "history": history, "checkpoint": target, "notes": notes or []}
+    _write(_join(checkpoints, marker_name(stage)), json.dumps(marker, indent=1, default=float).encode())
+    return TrainSummary(stage, run, True, target, int(best["epoch"]), best, history, seconds, list(notes or []))
 
 
 def _csv(history: list[dict]) -> str:
@@ -396,15 +479,17 @@ def _plot(stage: str, history: list[dict]) -> bytes:
     import matplotlib.pyplot as plt
 
     epochs = [h["epoch"] for h in history]
-    extra = {"s2l": ["val_mouth_error", "val_mouth_error_baseline"], "pose": [],
-             "l2l": ["val_mse_standardized_baseline"]}[stage]
+    train_extra, extra = PLOT_EXTRA[stage]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     axes[0].plot(epochs, [h["train_loss"] for h in history], label="train loss")
+    for key in train_extra:
+        axes[0].plot(epochs, [h.get(key, float("nan")) for h in history], label=key)
     axes[0].set_xlabel("epoch")
     axes[0].legend()
     axes[1].plot(epochs, [h["val_loss"] for h in history], label=f"validation ({VAL_LOSS[stage]})")
     for key in extra:
-        axes[1].plot(epochs, [h[key] for h in history], label=key, linestyle="--" if "baseline" in key else "-")
+        axes[1].plot(epochs, [h.get(key, float("nan")) for h in history], label=key,
+                     linestyle="--" if "baseline" in key or "copy" in key else "-")
     axes[1].set_xlabel("epoch")
     axes[1].legend()
     fig.suptitle(f"{stage} training")

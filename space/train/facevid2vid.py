@@ -10,6 +10,8 @@ A batch is (source, driving): (B, 3, S, S) float frames in [0, 1] of the same vi
 canonical keypoints and the appearance volume, the driving frame the head pose and expression; the generator
 redraws the driving frame from the source (reconstruction). One `step` = one generator update (generator,
 kp_detector and he_estimator, an Adam each) then one discriminator update, lr 2e-4, betas (0.5, 0.999).
+The two objectives are modules (GeneratorObjective, DiscriminatorObjective) that `distribute` can wrap in
+DistributedDataParallel, so several processes fine-tune one model (pipelines/train/facevid2vid.py, Ray Train).
 
 Generator objective (weights: FaceVid2VidLossWeights, the public vox-256 values):
   reconstruction  L1 over an anti-aliased image pyramid (1, 1/2, 1/4, 1/8). Not in the public objective: it
@@ -37,7 +39,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -326,6 +328,38 @@ def align_optimizer_state(state: Mapping[str, Any], saved_order: Sequence[str], 
     return {"state": moved, "param_groups": [group]}
 
 
+class GeneratorObjective(nn.Module):
+    """The generator objective as a module over the three inference networks (its only submodule is the
+    FaceVid2Vid): forward(source, driving) -> (total, {term: weighted loss or None}, generated frames). A
+    module, so that DistributedDataParallel's forward hook sees every parameter the loss reaches."""
+
+    def __init__(self, training: "FaceVid2VidTraining"):
+        super().__init__()
+        self.model = training.model
+        self._losses = training.generator_losses  # a bound method, not a submodule
+
+    def forward(self, source: Tensor, driving: Tensor) -> tuple[Tensor, dict[str, Tensor | None], Tensor]:
+        losses, fake = self._losses(source, driving)
+        total = sum(v for v in losses.values() if v is not None)
+        if not isinstance(total, Tensor):
+            raise ValueError("every generator loss weight is 0 (or its input is missing): nothing to train")
+        return total, losses, fake
+
+
+class DiscriminatorObjective(nn.Module):
+    """The discriminator objective as a module over the discriminator: forward(real, fake) -> the weighted
+    loss (both batches in one forward, so one DistributedDataParallel reduction covers them)."""
+
+    def __init__(self, training: "FaceVid2VidTraining"):
+        super().__init__()
+        self.discriminator = training.discriminator
+        self.weight, self.gan_mode = training.weights.discriminator_gan, training.gan_mode
+
+    def forward(self, real: Tensor, fake: Tensor) -> Tensor:
+        d = self.discriminator
+        return self.weight * discriminator_gan_loss(d(real), d(fake), self.gan_mode)
+
+
 class FaceVid2VidTraining:
     """Generator + discriminator fine-tuning of a FaceVid2Vid (see the module docstring for the objective).
 
@@ -352,6 +386,9 @@ class FaceVid2VidTraining:
         self.optimizers["optimizer_discriminator"] = _adam(self.discriminator, lr, betas)
         self.rng = torch.Generator().manual_seed(seed)  # the equivariance warps
         self.step_count, self.epoch = 0, 0
+        # what `step` calls; `distribute` wraps them for data-parallel training
+        self.generator_objective: nn.Module = GeneratorObjective(self)
+        self.discriminator_objective: nn.Module = DiscriminatorObjective(self)
         self.restored: dict[str, bool] = {}
 
     @property
@@ -368,10 +405,7 @@ class FaceVid2VidTraining:
         source, driving = self._check_batch(source, driving)
         self.model.train()
         self.discriminator.train()
-        losses, fake = self.generator_losses(source, driving)
-        total = sum(v for v in losses.values() if v is not None)
-        if not isinstance(total, Tensor):
-            raise ValueError("every generator loss weight is 0 (or its input is missing): nothing to train")
+        total, losses, fake = self.generator_objective(source, driving)
         for name in NETWORKS:
             self.optimizers[f"optimizer_{name}"].zero_grad(set_to_none=True)
         total.backward()
@@ -381,6 +415,14 @@ class FaceVid2VidTraining:
         losses["discriminator_gan"] = self.discriminator_step(driving, fake.detach())
         self.step_count += 1
         return {k: None if losses.get(k) is None else float(losses[k].detach()) for k in TERMS}
+
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Data-parallel training: `wrap` (e.g. DistributedDataParallel, or Ray Train's prepare_model) is applied
+        to the generator objective (a module over the three inference networks) and to the discriminator
+        objective, and `step` calls the wrapped modules, so their gradients are averaged across processes.
+        The networks stay where they are (`model`, `discriminator`), so states and checkpoints are unchanged."""
+        self.generator_objective = wrap(self.generator_objective)
+        self.discriminator_objective = wrap(self.discriminator_objective)
 
     def generator_losses(self, source: Tensor, driving: Tensor) -> tuple[dict[str, Tensor | None], Tensor]:
         """-> ({term: weighted loss or None}, the generated frames (B, 3, S, S)); gradients flow to the three
@@ -435,8 +477,7 @@ class FaceVid2VidTraining:
         None (no update) when generator_gan is 0, as in the public trainer."""
         if not self.weights.generator_gan:
             return None
-        disc = self.discriminator
-        loss = self.weights.discriminator_gan * discriminator_gan_loss(disc(real), disc(fake), self.gan_mode)
+        loss = self.discriminator_objective(real, fake)
         optimizer = self.optimizers["optimizer_discriminator"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
