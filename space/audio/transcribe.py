@@ -53,8 +53,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from space.errors import MissingWeightsError, SilentAudioError
-from space.io.audio import SAMPLE_RATE, SILENCE_DBFS, audio_rms_dbfs
+from space.errors import MissingWeightsError
+from space.io.audio import SAMPLE_RATE, require_signal
 from space.audio.pyannote_quiet import no_usage_reports, quiet
 
 _MANIFEST = ".space-source.json"  # in a cached copy: the URI and the file sizes it was copied from
@@ -445,14 +445,7 @@ class Transcriber:
     def transcribe(self, audio: np.ndarray, source: str = "<audio>") -> Transcript:
         """Transcript of 16 kHz mono float32 `audio`. SilentAudioError (naming `source`) when it is empty or
         below SILENCE_DBFS; audio without recognised speech gives an empty transcript, not an error."""
-        audio = np.ascontiguousarray(audio, dtype=np.float32)
-        if audio.ndim != 1:
-            raise ValueError(f"{source}: audio must be mono, shape (samples,), got {audio.shape}")
-        if audio.size == 0:
-            raise SilentAudioError(source, "audio has no samples")
-        level = audio_rms_dbfs(audio)
-        if level < SILENCE_DBFS:
-            raise SilentAudioError(source, f"audio is silent (RMS {level:.1f} dBFS < {SILENCE_DBFS:.0f} dBFS)")
+        audio = require_signal(audio, source)
         duration = audio.size / SAMPLE_RATE
 
         with quiet(), self._threads():

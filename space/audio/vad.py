@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingWeightsError, NoSpeechError, SilentAudioError
-from ..io.audio import SAMPLE_RATE, SILENCE_DBFS, audio_rms_dbfs
+from ..errors import MissingWeightsError, NoSpeechError
+from ..io.audio import SAMPLE_RATE, require_signal
 from .pyannote_quiet import no_usage_reports, quiet
 
 _MODEL_FILE = "pytorch_model.bin"
@@ -227,14 +227,7 @@ class SpeechSegmenter:
     def segments(self, audio: np.ndarray, source: str) -> list[Segment]:
         """Clip-sized speech segments of `audio` ((S,) float32 at 16 kHz). Raises SilentAudioError for empty or
         silent audio and NoSpeechError when no segment of min_clip remains (both naming `source`)."""
-        audio = np.asarray(audio)
-        if audio.ndim != 1:
-            raise ValueError(f"{source}: audio must be mono, shape (samples,), got {audio.shape}")
-        if audio.size == 0:
-            raise SilentAudioError(source, "audio has no samples")
-        level = audio_rms_dbfs(audio)
-        if level < SILENCE_DBFS:
-            raise SilentAudioError(source, f"audio is silent (RMS {level:.1f} dBFS < {SILENCE_DBFS:.0f} dBFS)")
+        audio = require_signal(audio, source)
         duration = audio.size / SAMPLE_RATE
         times, probs = self.scores(audio)
         found = _candidates(

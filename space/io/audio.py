@@ -31,6 +31,20 @@ def audio_rms_dbfs(x: np.ndarray) -> float:
     return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
 
 
+def require_signal(audio: np.ndarray, source: str) -> np.ndarray:
+    """Mono float32 `audio` ((S,)) that carries signal: SilentAudioError naming `source` when it is empty or under
+    SILENCE_DBFS (ValueError for audio that is not mono). The check speech models share before they run."""
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise ValueError(f"{source}: audio must be mono, shape (samples,), got {audio.shape}")
+    if audio.size == 0:
+        raise SilentAudioError(source, "audio has no samples")
+    level = audio_rms_dbfs(audio)
+    if level < SILENCE_DBFS:
+        raise SilentAudioError(source, f"audio is silent (RMS {level:.1f} dBFS < {SILENCE_DBFS:.0f} dBFS)")
+    return audio
+
+
 def _decode_resampled(container: av.container.InputContainer, sample_rate: int) -> np.ndarray:
     """Decode the first audio stream, resample to `sample_rate`, and average the channels to mono.
 
