@@ -92,7 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage == FINE_TUNE:
         from pipelines.train.facevid2vid import FaceVid2VidSource
 
-        source = FaceVid2VidSource.from_files(args.facevid2vid, args.facevid2vid_config, args.vgg_weights)
+        from space.errors import SpaceError
+
+        try:  # the files must be there (and the config valid) before Ray starts
+            source = FaceVid2VidSource.from_files(args.facevid2vid, args.facevid2vid_config, args.vgg_weights)
+        except (SpaceError, ValueError, TypeError) as exc:
+            raise SystemExit(f"jobs/train.py: {exc}") from exc
     init_ray(args.address)
     summaries = []
     for stage in stages:

@@ -19,7 +19,8 @@
 
 The run name covers the preset and what the fine-tune starts from (checkpoint URI, network config, VGG weights
 URI), so resubmitting the same run resumes it and a finished run trains nothing. The pairs are drawn once per
-clip (seeded by the clip id): every epoch sees the same pairs, in a new order.
+clip (seeded by the clip id): every epoch sees the same pairs, in a new order (decoded once when they fit in a
+quarter of the object store, else again each epoch).
 
 Fine-tuning changes the keypoint detector and head-pose estimator too: an L2L trained on keypoints of the
 original checkpoint (the lake's kp_params) no longer matches exactly; re-run preprocessing with the fine-tuned
@@ -49,6 +50,7 @@ from pipelines.train.trainer import (
     _is_in,
     _maybe_fail,
     fit,
+    materialize_if_small,
     previous_summary,
     run_name,
     validation_ids,
@@ -355,6 +357,8 @@ def run_facevid2vid_training(lake: Lake, checkpoints: str, preset: TrainPreset, 
     train_clips = table.num_rows - len(val_ids)
     datasets = pair_datasets(table, preset.pairs_per_clip, model_config.size, preset.seed)
     pairs = train_clips * preset.pairs_per_clip
+    # the same pairs every epoch: decoded once when they fit (a quarter of the object store), else each epoch
+    datasets["train"] = materialize_if_small(datasets["train"], pairs * 2 * model_config.size**2 * 3)
     steps = max(1, math.ceil(pairs / (preset.batch_size * num_workers)))
     notes = [] if source.vgg_weights else ["perceptual term off (no VGG19 weights given: --vgg-weights)"]
     if not training_options(preset.model)["weights"].generator_gan:

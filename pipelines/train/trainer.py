@@ -34,8 +34,8 @@ from pipelines.lake import Lake
 from pipelines.train.data import clip_sequences, clip_table, latest_settings_id, training_datasets
 from pipelines.train.presets import TrainPreset
 
-__all__ = ["TrainSummary", "fit", "marker_name", "previous_summary", "run_name", "run_training", "train_loop",
-           "validation_ids", "weights_name"]
+__all__ = ["TrainSummary", "fit", "marker_name", "materialize_if_small", "previous_summary", "run_name",
+           "run_training", "train_loop", "validation_ids", "weights_name"]
 
 #: the validation metric that picks the best checkpoint, per stage (lower is better)
 VAL_LOSS = {"s2l": "val_landmark_error", "pose": "val_nll", "l2l": "val_mse_standardized",
@@ -355,8 +355,6 @@ def run_training(stage: str, lake: Lake, checkpoints: str, preset: TrainPreset, 
     if stage not in ("s2l", "pose", "l2l"):
         hint = " (use pipelines.train.facevid2vid.run_facevid2vid_training)" if stage == "facevid2vid" else ""
         raise ValueError(f"run_training trains s2l, pose or l2l, not {stage!r}{hint}")
-    import ray
-
     settings_id = settings_id or latest_settings_id(lake)
     run = run_name(stage, preset_name, preset, settings_id)
     done = previous_summary(stage, run, checkpoints)
@@ -366,10 +364,7 @@ def run_training(stage: str, lake: Lake, checkpoints: str, preset: TrainPreset, 
     table = clip_table(lake, stage, settings_id)
     val_ids = validation_ids(table, lake)
     datasets = training_datasets(table, stage, preset.frames, preset.stride)
-    if _window_bytes(table, preset) <= 0.25 * ray.available_resources().get("object_store_memory", 0):
-        # windows that fit in a quarter of the object store are made once, not again every epoch (making them
-        # was most of the step time on small lakes); larger lakes stream them each epoch
-        datasets["train"] = datasets["train"].materialize()
+    datasets["train"] = materialize_if_small(datasets["train"], _window_bytes(table, preset))
     windows = datasets["train"].count()
     if windows == 0:
         raise ValueError(f"{lake.uri}: no training clip is {preset.frames} frames long (set frames=... lower)")
@@ -382,6 +377,16 @@ def run_training(stage: str, lake: Lake, checkpoints: str, preset: TrainPreset, 
         config["target_stats"] = _target_stats(table)
     return fit(stage, run, train_loop, config, datasets, checkpoints, num_workers, use_gpu, max_failures,
                worker_env, start)
+
+
+def materialize_if_small(dataset, nbytes: float):
+    """`dataset` made once (materialized) when its `nbytes` fit in a quarter of the object store, not again every
+    epoch (making the windows was most of the step time on small lakes); else as it is, streamed each epoch."""
+    import ray
+
+    if nbytes <= 0.25 * ray.available_resources().get("object_store_memory", 0):
+        return dataset.materialize()
+    return dataset
 
 
 def fit(stage: str, run: str, loop, config: dict, datasets: dict, checkpoints: str, num_workers: int, use_gpu: bool,
