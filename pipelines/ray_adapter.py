@@ -18,21 +18,24 @@ dicts): pack arrays with `pipelines.lake.pack_array`, or pass URIs. `batch_forma
 types exact; with "pandas" the batches use Arrow-backed dtypes, but Ray's own Arrow -> pandas conversion of an
 operator's input may still turn an int column with nulls into floats, so prefer pyarrow.
 
-Error rows flow through the later stages untouched (`pipelines.stages.base.process_batch`) and are split from the
+A stage may yield its output in parts (`Stage.process_stream`: a render stage yields frames chunk by chunk); the
+map function is a generator, which Ray Data streams part by part. Error rows flow through the later stages
+untouched (`pipelines.stages.base.stream_batch`) and are split from the
 ok rows at the end. Ray's own progress bars are left as they are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 import ray
 import ray.data
 
-from pipelines.stages.base import ERROR_FIELDS, Pipeline, Stage, is_error, process_batch
+from pipelines.stages.base import ERROR_FIELDS, Pipeline, Stage, is_error, stream_batch
 
-__all__ = ["build_dataset", "map_kwargs", "run_ray"]
+__all__ = ["build_dataset", "iter_ray", "map_kwargs", "run_ray"]
 
 Row = dict[str, Any]
 BATCH_FORMATS = ("pyarrow", "pandas")
@@ -64,7 +67,9 @@ def _task_fn(stage: Stage, batch_format: str):
         if not state["ready"]:  # once per task (the closure is deserialised per task)
             stage.setup()
             state["ready"] = True
-        return _from_rows(process_batch(stage, _to_rows(batch)), batch_format)
+        for part in stream_batch(stage, _to_rows(batch)):  # a generator: Ray Data sends each part on at once
+            if part:
+                yield _from_rows(part, batch_format)
 
     fn.__name__ = fn.__qualname__ = stage.name  # the operator's name in Ray's progress bars
     return fn
@@ -79,7 +84,9 @@ class _StageActor:
         self.stage.setup()
 
     def __call__(self, batch):
-        return _from_rows(process_batch(self.stage, _to_rows(batch)), self.batch_format)
+        for part in stream_batch(self.stage, _to_rows(batch)):  # a generator: each part goes on when ready
+            if part:
+                yield _from_rows(part, self.batch_format)
 
 
 def _actor_class(stage: Stage) -> type:
@@ -132,6 +139,16 @@ def _clean(row: Row) -> Row:
         return {k: row.get(k) for k in ERROR_FIELDS}
     # ok rows lose only the error columns that padding added (a missing field and a null are the same in a block)
     return {k: v for k, v in row.items() if not (k in ERROR_FIELDS and v is None)}
+
+
+def iter_ray(pipeline: Pipeline, rows: list[Row], batch_format: str = "pyarrow") -> Iterator[Row]:
+    """Run `pipeline` on the current Ray cluster and yield its output rows (ok and error rows) as they come out
+    of the last stage, so the driver can record results while the job runs."""
+    if not rows:
+        return
+    ds = build_dataset(pipeline, rows, batch_format)
+    for block in ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
+        yield from (_clean(r) for r in block.to_pylist())
 
 
 def run_ray(pipeline: Pipeline, rows: list[Row], batch_format: str = "pyarrow") -> tuple[list[Row], list[Row]]:

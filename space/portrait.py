@@ -53,6 +53,16 @@ class Portrait:
     def size(self) -> int:
         return int(self.image.shape[0])
 
+    ARRAYS = ("image", "landmarks", "pose", "normalized", "ring", "iris")
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The portrait as named arrays (to send between workers: `pipelines.blobs.pack_arrays`)."""
+        return {name: np.asarray(getattr(self, name)) for name in self.ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], source: str = "photo") -> "Portrait":
+        return cls(**{name: arrays[name] for name in cls.ARRAYS}, source=source)
+
 
 def head_ring(normalized: np.ndarray, count: int = 20) -> np.ndarray:
     """Points on an ellipse around the face (hair, ears, neck) that move rigidly with the head."""

@@ -13,7 +13,7 @@ error rows from earlier stages pass through every later stage untouched (`proces
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from space.errors import SpaceError
 
 __all__ = [
     "ERROR_FIELDS", "Pipeline", "Resources", "Stage", "error_row", "is_error", "limit_threads", "process_batch",
-    "run_items",
+    "run_items", "stream_batch",
 ]
 
 Row = dict[str, Any]
@@ -118,6 +118,11 @@ class Stage(ABC):
     def process(self, rows: list[Row]) -> list[Row]:
         """A batch of rows -> rows. Use `self.run_items` so one bad item becomes an error row."""
 
+    def process_stream(self, rows: list[Row]) -> Iterator[list[Row]]:
+        """The output of a batch in parts, each sent on as soon as it is ready. A stage whose output is large
+        (rendered frames) overrides this so a batch never sits whole in memory; the default is `process`."""
+        yield self.process(rows)
+
     def run_items(self, rows: Iterable[Row], fn: Callable[[Row], Row | list[Row]]) -> list[Row]:
         return run_items(rows, fn, self.name)
 
@@ -137,18 +142,26 @@ def limit_threads(cpus: float) -> None:
     cv2.setNumThreads(n)
 
 
-def process_batch(stage: Stage, rows: list[Row]) -> list[Row]:
-    """Run one batch through `stage` the way every runner does: error rows skip the stage (kept, after the
-    stage's output), and an exception escaping `process` turns each row of the batch into an error row."""
+def stream_batch(stage: Stage, rows: list[Row]) -> Iterator[list[Row]]:
+    """Run one batch through `stage` the way every runner does, yielding its output in the stage's parts: error
+    rows skip the stage (sent on after its output), and an exception escaping the stage turns each row of the
+    batch into an error row (a streaming stage that fails part-way may have sent parts already: it should catch
+    per item)."""
     errors = [r for r in rows if is_error(r)]
     todo = [r for r in rows if not is_error(r)]
-    if not todo:
-        return errors
-    try:
-        out = list(stage.process(todo))
-    except Exception as exc:  # noqa: BLE001 - a failed batch is recorded, the job goes on
-        out = [error_row(r, stage.name, exc) for r in todo]
-    return out + errors
+    if todo:
+        try:
+            for part in stage.process_stream(todo):
+                yield list(part)
+        except Exception as exc:  # noqa: BLE001 - a failed batch is recorded, the job goes on
+            yield [error_row(r, stage.name, exc) for r in todo]
+    if errors:
+        yield errors
+
+
+def process_batch(stage: Stage, rows: list[Row]) -> list[Row]:
+    """`stream_batch`, all parts in one list."""
+    return [row for part in stream_batch(stage, rows) for row in part]
 
 
 class Pipeline:

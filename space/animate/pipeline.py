@@ -95,8 +95,11 @@ class Animator:
             self._renderer = make_renderer(self.options.renderer, self.stages, self.options.device)
         return self._renderer
 
-    def motion(self, portrait, audio: np.ndarray, options: AnimateOptions, timings: dict | None = None) -> Motion:
-        """Everything but the pixels: (T) frames of posed landmarks, iris centres, poses for 16 kHz speech."""
+    def motion(self, portrait, audio: np.ndarray, options: AnimateOptions, timings: dict | None = None,
+               reference: np.ndarray | None = None) -> Motion:
+        """Everything but the pixels: (T) frames of posed landmarks, iris centres, poses for 16 kHz speech.
+        `reference`: the (T', 6) head poses of the reference video when `options.pose` names one and they were
+        measured already (the render job measures them on a CPU worker); else they are measured here."""
         timings = {} if timings is None else timings
         num_frames = frame_count_for(len(audio) / SAMPLE_RATE, FPS)
         tick = time.perf_counter()
@@ -116,7 +119,8 @@ class Animator:
         normalized = apply_gaze(normalized, gaze_yaw, gaze_pitch)
 
         tick = time.perf_counter()
-        poses = apply_motion(portrait.pose, self.head_motion(features, num_frames, options), (options.yaw, options.pitch, options.roll))
+        head = self.head_motion(features, num_frames, options, reference)
+        poses = apply_motion(portrait.pose, head, (options.yaw, options.pitch, options.roll))
         timings["pose"] = time.perf_counter() - tick
         return Motion(
             landmarks=repose(normalized, poses),
@@ -128,7 +132,8 @@ class Animator:
             emotion=emotion,
         )
 
-    def head_motion(self, features, num_frames: int, options: AnimateOptions) -> np.ndarray:
+    def head_motion(self, features, num_frames: int, options: AnimateOptions,
+                    reference: np.ndarray | None = None) -> np.ndarray:
         """(T, 6) pose deltas from the photo's pose, from the chosen source."""
         source = options.pose_source
         if source == "keyframes":
@@ -137,7 +142,9 @@ class Animator:
             return static_motion(num_frames)
         if source == "natural":
             return self.stages.sample_pose(features, options.seed, options.pose_temperature)[:num_frames]
-        return transfer_motion(reference_poses(options.pose, self.backend, FPS), num_frames)
+        if reference is None:
+            reference = reference_poses(options.pose, self.backend, FPS)
+        return transfer_motion(reference, num_frames)
 
     # -- the whole path ----------------------------------------------------------------------------------------
 

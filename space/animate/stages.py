@@ -15,10 +15,56 @@ import torch
 from ..errors import MissingWeightsError, SpaceError
 from ..models.checkpoint import load_checkpoint, resolve_checkpoint
 from ..models.emotion import emotion_vector
+from .windows import windowed
 
 FACEVID2VID_FILE = "facevid2vid.pth.tar"
 FACEVID2VID_CONFIG = "facevid2vid.json"  # optional: FaceVid2VidConfig.to_dict() for a non-vox-256 checkpoint
 log = logging.getLogger(__name__)
+
+
+def stage_file(stage: str, checkpoints: str | None, default: bool = True) -> str:
+    """The checkpoint file a stage loads: `<checkpoints>/<stage>.pt`, else (when the stage has one) the shipped
+    default."""
+    if checkpoints is None and not default:
+        raise MissingWeightsError(
+            f"{stage}.pt", f"the {stage} stage has no shipped default; pass --checkpoints with a folder holding "
+            f"{stage}.pt (L2L maps into one face-vid2vid checkpoint's keypoints: train it against yours)",
+        )
+    try:
+        return str(resolve_checkpoint(stage, checkpoints))
+    except MissingWeightsError:
+        if checkpoints is None or not default:
+            raise
+        # a folder made for the facevid2vid renderer may hold only l2l + face-vid2vid: the shipped s2l / pose
+        # are the right ones then; the result's `models` says which file was used
+        uri = str(resolve_checkpoint(stage, None))
+        log.info("no %s.pt in %s: using the shipped default %s", stage, checkpoints, uri)
+        return uri
+
+
+def model_files(checkpoints: str | None, renderer: str) -> dict[str, str]:
+    """stage -> the checkpoint file an animation with this renderer loads (what `Stages` will load)."""
+    files = {"s2l": stage_file("s2l", checkpoints), "pose": stage_file("pose", checkpoints)}
+    if renderer == "facevid2vid":
+        if checkpoints is None:
+            raise MissingWeightsError(FACEVID2VID_FILE, "the facevid2vid renderer needs --checkpoints with a folder "
+                                      f"holding {FACEVID2VID_FILE} and l2l.pt; or use the warp renderer")
+        files["l2l"] = stage_file("l2l", checkpoints, default=False)
+        files["facevid2vid"] = checkpoints.rstrip("/") + "/" + FACEVID2VID_FILE
+    return files
+
+
+def file_sha256(uri: str, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a local or remote file (streamed), to name the exact weights a video was made with."""
+    import hashlib
+
+    from ..io.uri import open_uri
+
+    digest = hashlib.sha256()
+    with open_uri(uri, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class Stages:
@@ -37,20 +83,7 @@ class Stages:
         self.audio = AudioFeatures(self.s2l.config.audio_features()).to(self.device)
 
     def _load(self, stage: str, checkpoints: str | None, default: bool = True):
-        if checkpoints is None and not default:
-            raise MissingWeightsError(
-                f"{stage}.pt", f"the {stage} stage has no shipped default; pass --checkpoints with a folder holding "
-                f"{stage}.pt (L2L maps into one face-vid2vid checkpoint's keypoints: train it against yours)",
-            )
-        try:
-            uri = resolve_checkpoint(stage, checkpoints)
-        except MissingWeightsError:
-            if checkpoints is None or not default:
-                raise
-            # a folder made for the facevid2vid renderer may hold only l2l + face-vid2vid: the shipped s2l / pose
-            # are the right ones then; the result's `models` says which file was used
-            uri = resolve_checkpoint(stage, None)
-            log.info("no %s.pt in %s: using the shipped default %s", stage, checkpoints, uri)
+        uri = stage_file(stage, checkpoints, default)
         model, meta = load_checkpoint(uri, stage=stage, map_location=self.device)
         self.paths[stage], self.meta[stage] = str(uri), meta.get("training", {})
         return model.to(self.device).eval()
@@ -87,7 +120,8 @@ class Stages:
     def speech_to_landmarks(self, features: torch.Tensor, identity: np.ndarray, emotion: np.ndarray) -> np.ndarray:
         ident = torch.as_tensor(identity, dtype=torch.float32, device=self.device)[None]
         emo = torch.as_tensor(emotion, dtype=torch.float32, device=self.device)[None]
-        return self.s2l.predict(features, ident, emo)[0].double().cpu().numpy()  # (T, 68, 3)
+        landmarks = windowed(lambda a, b: self.s2l.predict(features[:, a:b], ident, emo)[0], features.shape[1])
+        return landmarks.double().cpu().numpy()  # (T, 68, 3)
 
     @torch.no_grad()
     def sample_pose(self, features: torch.Tensor, seed: int, temperature: float) -> np.ndarray:

@@ -442,15 +442,17 @@ class Transcriber:
             "word_timing": "whisper" if self.align_dir is None else "align",
         }
 
-    def transcribe(self, audio: np.ndarray, source: str = "<audio>") -> Transcript:
+    def transcribe(self, audio: np.ndarray, source: str = "<audio>", language: str | None = None) -> Transcript:
         """Transcript of 16 kHz mono float32 `audio`. SilentAudioError (naming `source`) when it is empty or
-        below SILENCE_DBFS; audio without recognised speech gives an empty transcript, not an error."""
+        below SILENCE_DBFS; audio without recognised speech gives an empty transcript, not an error.
+        `language`: this clip's language code (default: the Transcriber's, else detected)."""
         audio = require_signal(audio, source)
         duration = audio.size / SAMPLE_RATE
+        language = language or self.language
 
         with quiet(), self._threads():
-            result = self._pipeline.transcribe(audio, batch_size=self.batch_size, language=self.language)
-            language = str(result.get("language") or self.language or "en")
+            result = self._pipeline.transcribe(audio, batch_size=self.batch_size, language=language)
+            language = str(result.get("language") or language or "en")
             segments = [
                 {"start": float(s["start"]), "end": float(s["end"]), "text": str(s["text"]).strip()}
                 for s in result["segments"]

@@ -4,17 +4,19 @@
     per frame: L2L(posed landmarks, audio window, emotion, kc) -> head params (51) -> driving keypoints
                -> dense motion + occlusion-aware generator -> frame
 
-Frames are rendered in batches against the one encoded photo; the L2L sequence model runs once over the clip.
+Frames are rendered in batches against the encoded photo; the L2L sequence model runs once over the clip. A batch
+may mix frames of several clips (`draw`): each frame then gets its own photo's encoded state.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import numpy as np
 import torch
 
+from ..models.facevid2vid.model import SourceState
 from ..models.l2l import crop_normalize
+from ..animate.windows import windowed
 from .base import Motion, Renderer
 
 
@@ -44,14 +46,27 @@ class FaceVid2VidRenderer(Renderer):
         landmarks = torch.as_tensor(crop_normalize(motion.landmarks, size), device=self.device)
         features = torch.as_tensor(motion.audio_features, dtype=torch.float32, device=self.device)
         emotion = torch.as_tensor(motion.emotion, dtype=torch.float32, device=self.device)
-        return self.l2l.predict(landmarks[None], features[None], emotion[None], source.kp_canonical)[0]  # (T, 51)
+        def params(a: int, b: int) -> torch.Tensor:
+            return self.l2l.predict(landmarks[None, a:b], features[None, a:b], emotion[None], source.kp_canonical)[0]
+
+        return windowed(params, len(landmarks))  # (T, 51); long clips in cross-faded windows
 
     @torch.no_grad()
-    def render(self, portrait, motion: Motion) -> Iterator[np.ndarray]:
-        size = portrait.image.shape[0]
+    def start(self, portrait, motion: Motion) -> tuple:
+        """Encode the photo once and run L2L over the whole clip: (SourceState, (T, 51) head params)."""
         source = self.model.encode(to_tensor(portrait.image, self.device))
-        params = self.head_params(source, motion, size)  # (T, 51)
-        for start in range(0, len(params), self.batch_size):
-            batch = params[start:start + self.batch_size]
-            kp = self.model.keypoints(source.kp_canonical.expand(len(batch), -1, -1), batch)  # (B, 15, 3)
-            yield from to_frames(self.model.render(source, kp))
+        return source, self.head_params(source, motion, portrait.image.shape[0])
+
+    @torch.no_grad()
+    def draw(self, clips, refs) -> np.ndarray:
+        params = torch.stack([clips[i][1][t] for i, t in refs])  # (B, 51)
+        used = sorted({i for i, _ in refs})
+        if len(used) == 1:  # one photo: its batch-1 state is shared by every frame
+            source = clips[used[0]][0]
+        else:  # frames of several photos in one batch: each frame gets its photo's state
+            slot = {i: n for n, i in enumerate(used)}
+            items = torch.tensor([slot[i] for i, _ in refs], device=self.device)
+            source = SourceState(*(torch.cat([getattr(clips[i][0], name) for i in used])[items]
+                                   for name in ("feature", "kp_canonical", "params", "kp_source")))
+        kp = self.model.keypoints(source.kp_canonical.expand(len(refs), -1, -1), params)  # (B, 15, 3)
+        return to_frames(self.model.render(source, kp))

@@ -591,12 +591,22 @@ class WarpRenderer(Renderer):
             self._cache = None
         return prepared
 
-    def render(self, portrait, motion: Motion) -> Iterator[np.ndarray]:
-        prepared = self.prepare(portrait)
+    def start(self, portrait, motion: Motion) -> tuple[_Prepared, Motion]:
         if len(motion.poses) != len(motion) or len(motion.iris) != len(motion):
             raise ValueError(
                 f"motion arrays disagree: {len(motion)} landmark frames, {len(motion.poses)} poses, "
                 f"{len(motion.iris)} iris frames"
             )
-        for t in range(len(motion)):
+        return self.prepare(portrait), motion
+
+    def draw(self, clips, refs) -> np.ndarray:
+        frames = []
+        for i, t in refs:
+            prepared, motion = clips[i]
+            frames.append(prepared.frame(motion.landmarks[t], motion.poses[t], motion.iris[t]))
+        return np.stack(frames)
+
+    def render(self, portrait, motion: Motion) -> Iterator[np.ndarray]:
+        prepared, motion = self.start(portrait, motion)
+        for t in range(len(motion)):  # one frame at a time: nothing to gain from batching on a CPU
             yield prepared.frame(motion.landmarks[t], motion.poses[t], motion.iris[t])

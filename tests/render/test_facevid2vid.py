@@ -83,3 +83,25 @@ def test_missing_l2l_names_the_folder(tmp_path):
     (tmp_path / "facevid2vid.json").write_text(json.dumps(config.to_dict()))
     with pytest.raises(MissingWeightsError, match="l2l.pt"):
         Animator(AnimateOptions(renderer="facevid2vid", checkpoints=str(tmp_path)))
+
+
+def test_a_batch_of_two_clips_draws_what_each_clip_draws_alone(checkpoints):
+    """The render job fills GPU batches with frames of several requests: each frame must still come from its own
+    photo and its own motion."""
+    from space.portrait import astronaut_portrait
+
+    options = AnimateOptions(renderer="facevid2vid", checkpoints=checkpoints, pose="static")
+    animator = Animator(options)
+    renderer = animator.renderer()
+    portrait = astronaut_portrait(256)
+    flipped = astronaut_portrait(256)
+    flipped.image = np.ascontiguousarray(flipped.image[:, ::-1])  # another photo, same landmarks
+    rng = np.random.default_rng(1)
+    motions = [animator.motion(p, rng.normal(0, 0.1, 6400).astype(np.float32), options) for p in (portrait, flipped)]
+    alone = [np.stack(list(renderer.render(p, m))) for p, m in zip((portrait, flipped), motions)]
+    clips = [renderer.start(p, m) for p, m in zip((portrait, flipped), motions)]
+    refs = [(0, 3), (1, 0), (0, 7), (1, 5)]
+    mixed = renderer.draw(clips, refs)
+    for frame, (i, t) in zip(mixed, refs):
+        np.testing.assert_allclose(frame.astype(int), alone[i][t].astype(int), atol=1)
+    assert not np.array_equal(mixed[0], mixed[1])
