@@ -1,13 +1,15 @@
 """Local paths and fsspec URIs (s3://, gs://, memory://, ...) behind one small interface.
 
 Decoders (PyAV, decord, Pillow) want either a local path or a seekable file object; these helpers give them one
-and turn "not there" into a typed `MissingFileError` that names the URI.
+and turn "not there" into a typed `MissingFileError` that names the URI. `write_bytes` publishes a small output
+(subtitles, JSON) atomically.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,3 +83,28 @@ def local_path(uri: str | os.PathLike[str]) -> Iterator[str]:
         yield tmp
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def write_bytes(uri: str | os.PathLike[str], data: bytes) -> str:
+    """Write `data` to `uri` atomically: readers see the old content or all of the new, never a part. Returns `uri`.
+
+    Local: written under a temporary name in the destination's folder (creating the folder), flushed to disk, then
+    renamed over the destination. Remote: one fsspec write (object stores publish a PUT only when it completes).
+    """
+    name = os.fspath(uri)
+    if is_remote(name):
+        fs, path = fsspec.core.url_to_fs(name)
+        fs.pipe_file(path, bytes(data))
+        return name
+    dest = Path(to_local(name))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")  # same folder: the rename is atomic
+    try:
+        with open(tmp, "xb") as f:  # open(), not mkstemp: the file gets the usual umask permissions
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename, so a crash cannot publish an empty file
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return name
