@@ -4,6 +4,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The gallery browser test (tests/pipelines/test_gallery.py) plays rendered mp4s in Debian's chromium. Optional:
+# without it that test skips, so a failed install only says so.
+install_chromium() {
+    command -v chromium >/dev/null && return 0
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+        echo "setup: no chromium and no root apt-get to install it; the gallery browser test will be skipped"
+        return 0
+    fi
+    local log install=(apt-get install -y -q --no-install-recommends chromium)
+    log=$(mktemp)
+    # A fresh machine's package lists may be missing or stale: update once and retry.
+    if DEBIAN_FRONTEND=noninteractive "${install[@]}" >"$log" 2>&1 \
+        || { apt-get update -q >>"$log" 2>&1 && DEBIAN_FRONTEND=noninteractive "${install[@]}" >>"$log" 2>&1; }; then
+        echo "setup: installed chromium for the gallery browser test"
+        rm -f "$log"
+    else
+        echo "setup: could not install chromium (apt-get log: $log); the gallery browser test will be skipped"
+    fi
+}
+install_chromium
+
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 if [ ! -x .venv/bin/python ]; then
