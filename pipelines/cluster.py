@@ -23,6 +23,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, progress_b
 
     env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
     ray.init(address=address, num_cpus=None if address else num_cpus,
-             runtime_env={"env_vars": env} if env else None, log_to_driver=True)
+             runtime_env={"env_vars": env} if env else None, log_to_driver=True,
+             ignore_reinit_error=True)  # the one-command demo runs several jobs in one process
     ray.data.DataContext.get_current().enable_progress_bars = progress_bars
     return ray
