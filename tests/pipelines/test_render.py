@@ -1,0 +1,178 @@
+"""The render batch in this process: a 50-row campaign with bad rows, the results table, re-runs, long speech in
+chunks without seams, and nothing written outside the output prefix."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.lake import Lake
+from pipelines.render.campaign import write_campaign
+from pipelines.render.run import RESULTS, RenderRun, latest_results
+from pipelines.render.stages import RenderSettings
+from space.io.audio import load_audio, write_wav
+from space.io.mp4 import frame_count_for
+from space.io.probe import probe
+from space.io.video import read_video
+from space.synth.speech import synthesize_speech
+
+
+def _add_rows(table: Path, rows: list[dict]) -> None:
+    with open(table, newline="") as f:
+        header = next(csv.reader(f))
+    with open(table, "a", newline="") as f:
+        writer = csv.DictWriter(f, header)
+        for row in rows:
+            writer.writerow({k: row.get(k, "") for k in header})
+
+
+def _files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    """50 good rows (every option the campaign maker covers) and 7 bad ones: 4 refused at validation, 3 that
+    fail while rendering (a corrupt photo, a photo without a face, silent speech)."""
+    folder = tmp_path_factory.mktemp("campaign")
+    table = write_campaign(folder, rows=50, seconds=1.2)
+    (folder / "photos" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    Image.fromarray(np.full((256, 256, 3), 128, np.uint8)).save(folder / "photos" / "blank.png")
+    write_wav(folder / "speech" / "silence.wav", np.zeros(16000, np.float32))
+    good_audio = "speech/line_0000_1.2s.wav"
+    _add_rows(table, [
+        {"request_id": "bad-emotion", "photo": "photos/astronaut.png", "audio": good_audio, "emotion": "hapy=0.5"},
+        {"request_id": "bad-missing", "photo": "photos/nobody.png", "audio": good_audio},
+        {"request_id": "bad-unsafe", "photo": "photos/astronaut.png", "audio": good_audio, "output": "../escape.mp4"},
+        {"request_id": "bad-duplicate", "photo": "photos/astronaut.png", "audio": good_audio,
+         "output": "videos/astronaut_happy_0000.mp4"},
+        {"request_id": "bad-corrupt", "photo": "photos/corrupt.png", "audio": good_audio},
+        {"request_id": "bad-faceless", "photo": "photos/blank.png", "audio": good_audio},
+        {"request_id": "bad-silent", "photo": "photos/astronaut.png", "audio": "speech/silence.wav"},
+    ])
+    return table
+
+
+@pytest.fixture(scope="module")
+def rendered(campaign, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    before = _files(campaign.parent)
+    run = RenderRun(str(campaign), RenderSettings(out=str(out), chunk_seconds=0.5), log=lambda _: None)
+    summary = run.execute(progress=False)
+    return out, summary, before
+
+
+@pytest.mark.slow
+def test_a_50_row_campaign_gives_50_valid_videos_and_a_complete_results_table(campaign, rendered):
+    out, summary, _ = rendered
+    assert (summary.rendered, summary.invalid, summary.failed) == (50, 4, 3)
+    latest = latest_results(Lake(str(out)))
+    ok = [r for r in latest.values() if r["status"] == "ok"]
+    assert len(ok) == 50 and len(latest) == 57
+    for row in ok:
+        video = out / row["output_name"]
+        info = probe(str(video))
+        assert info.video.codec == "h264" and info.audio.codec == "aac"
+        assert abs(info.video.fps - 25) < 1e-6
+        speech = load_audio(row["audio"])
+        assert abs(info.video.frame_count - frame_count_for(len(speech) / 16000)) <= 1
+        assert row["frames"] == info.video.frame_count and row["output"] == str(video)
+        assert Path(row["poster"]).exists() and row["poster"].endswith(".poster.jpg")
+        timings = json.loads(row["timings"])
+        assert {"prepare", "motion", "render", "encode", "join"} <= set(timings)
+        models = json.loads(row["models"])
+        assert set(models) == {"s2l", "pose"} and all(len(m["sha256"]) == 64 for m in models.values())
+        assert row["emotion"] and row["renderer"] == "warp" and row["spec"] and row["run_id"] == summary.run_id
+    extras = {json.loads(r["extra"])["audience"] for r in ok}
+    assert extras == {"emea", "amer", "apac"}  # the campaign's own columns travel to the results
+
+
+@pytest.mark.slow
+def test_bad_rows_are_recorded_with_their_reason_and_the_others_rendered(rendered):
+    out, _, _ = rendered
+    latest = latest_results(Lake(str(out)))
+    expected = {
+        "bad-emotion": ("invalid", "validate", "unknown_emotion"),
+        "bad-missing": ("invalid", "validate", "missing_file"),
+        "bad-unsafe": ("invalid", "validate", "unsafe_output"),
+        "bad-duplicate": ("invalid", "validate", "duplicate_output"),
+        "bad-corrupt": ("error", "prepare", "corrupt_media"),
+        "bad-faceless": ("error", "prepare", "no_face"),
+        "bad-silent": ("error", "prepare", "silent_audio"),
+    }
+    for request_id, (status, stage, kind) in expected.items():
+        row = latest[request_id]
+        assert (row["status"], row["error_stage"], row["error_kind"]) == (status, stage, kind), row
+        assert row["error_reason"] and row["output"] is None
+    assert not (out / "escape.mp4").exists() and not (out.parent / "escape.mp4").exists()
+
+
+@pytest.mark.slow
+def test_nothing_is_written_outside_the_output_prefix_and_no_part_files_remain(campaign, rendered):
+    out, summary, before = rendered
+    assert _files(campaign.parent) == before  # the campaign folder (inputs) is untouched
+    written = _files(out)
+    assert not [f for f in written if ".part" in f or f.startswith("_staging")]
+    assert Path(summary.gallery["html"]).parent == out / "gallery"
+    assert Path(summary.gallery["contact_sheet"]).exists()
+
+
+@pytest.mark.slow
+def test_a_rerun_renders_nothing_and_a_changed_row_renders_alone(campaign, rendered):
+    out, _, _ = rendered
+    lake = Lake(str(out))
+    version = lake.version(RESULTS)
+    settings = RenderSettings(out=str(out), chunk_seconds=0.5)
+    again = RenderRun(str(campaign), settings, retry_failed=False, log=lambda _: None)
+    assert again.todo == [] and again.nothing_to_do
+    summary = again.execute(progress=False)
+    assert summary.rendered == 0 and summary.skipped == 53 and lake.version(RESULTS) == version
+
+    # by default a re-run tries the failed requests again, and only them
+    retry = RenderRun(str(campaign), settings, log=lambda _: None)
+    assert sorted(r["request_id"] for r in retry.todo) == ["bad-corrupt", "bad-faceless", "bad-silent"]
+    summary = retry.execute(progress=False)
+    assert (summary.rendered, summary.failed) == (0, 3) and lake.version(RESULTS) == version + 1
+
+    # the same table with one row's emotion changed: only that row renders again (the inputs' URIs are part of
+    # a request's spec, so the changed table sits beside the original)
+    changed = campaign.parent / "changed.csv"
+    rows = list(csv.DictReader(open(campaign, newline="")))
+    rows[3]["emotion"] = "happy=1.0"
+    with open(changed, "w", newline="") as f:
+        writer = csv.DictWriter(f, rows[0].keys())
+        writer.writeheader()
+        writer.writerows(rows)
+    try:
+        third = RenderRun(str(changed), settings, retry_failed=False, log=lambda _: None)
+    finally:
+        changed.unlink()
+    assert [r["request_id"] for r in third.todo] == [rows[3]["request_id"]]
+
+
+@pytest.mark.slow
+def test_long_speech_in_chunks_matches_the_unchunked_video(tmp_path):
+    """8 s of speech drawn and encoded 2 s at a time: the joined video has every frame, and it equals the video
+    rendered in one piece up to encoding noise, also at the joins (no seam)."""
+    write_wav(tmp_path / "long.wav", synthesize_speech(8.0, seed=5).audio)
+    Image.fromarray(__import__("skimage.data", fromlist=["astronaut"]).astronaut()).save(tmp_path / "photo.png")
+    (tmp_path / "requests.csv").write_text("request_id,photo,audio,pose,output\nlong,photo.png,long.wav,natural,long.mp4\n")
+    videos = {}
+    for chunk in (2.0, 60.0):
+        out = tmp_path / f"out_{chunk:g}"
+        summary = RenderRun(str(tmp_path / "requests.csv"), RenderSettings(out=str(out), chunk_seconds=chunk),
+                            gallery=False, log=lambda _: None).execute(progress=False)
+        assert summary.rendered == 1
+        videos[chunk] = read_video(str(out / "long.mp4")).frames.astype(np.float32)
+    chunked, whole = videos[2.0], videos[60.0]
+    assert len(chunked) == len(whole) == 200
+    difference = np.abs(chunked - whole).mean(axis=(1, 2, 3))  # per frame, 0..255
+    assert difference.max() < 3.0, difference.max()
+    motion = np.abs(np.diff(chunked, axis=0)).mean(axis=(1, 2, 3))  # frame-to-frame change
+    joins = motion[[49, 99, 149]]  # frames 49 -> 50, 99 -> 100, 149 -> 150
+    assert joins.max() <= np.quantile(motion, 0.98) + 1.0
