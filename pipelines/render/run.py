@@ -55,16 +55,24 @@ _SPEC_FIELDS = ("photo", "audio", "emotion", "pose", "keyframes", "yaw", "pitch"
 
 
 def render_resources(cpus: float, gpus: float, subtitles: bool) -> dict[str, Resources]:
-    """Resources per stage, in one place. The animate pool holds one GPU per actor (one actor per GPU), or one
-    CPU; prepare and encode are 1-CPU tasks that take what is left; Whisper gets one actor when asked for."""
+    """Resources per stage, in one place. Actor pools (animate: one actor per GPU, or one; Whisper when asked for)
+    hold their CPUs for the whole run, while prepare and encode are tasks that come and go, so the pools hold at
+    most `cpus - 1` (half the CPUs on a one-CPU machine) or the tasks never get a CPU and the run stalls. A CPU
+    reservation is bookkeeping, not a limit: an actor holding 0.5 CPU still uses a core when it works."""
     animate_actors = max(1, int(gpus)) if gpus else 1
+    pools = animate_actors + (1 if subtitles else 0)
+    room = cpus - 1 if cpus >= 2 else cpus / 2
+    each = max(0.1, min(1.0, room / pools))
+    task = Resources(cpus=min(1.0, max(cpus - each * pools, 0.25)), batch_size=1)
     res = {
-        "prepare": Resources(cpus=1, batch_size=2),
-        "animate": Resources(cpus=1, gpus=1 if gpus else 0, batch_size=4, actors=animate_actors, memory_gb=2.0),
-        "encode": Resources(cpus=1, batch_size=1),
+        "prepare": Resources(cpus=task.cpus, batch_size=2),
+        # with subtitles, Whisper takes a quarter of one GPU: the animate actors leave it that much
+        "animate": Resources(cpus=each, gpus=(0.75 if subtitles else 1.0) if gpus else 0, batch_size=4,
+                             actors=animate_actors, memory_gb=2.0),
+        "encode": task,
     }
     if subtitles:
-        res["subtitles"] = Resources(cpus=1, gpus=0.25 if gpus else 0, batch_size=4, actors=1, memory_gb=3.0)
+        res["subtitles"] = Resources(cpus=each, gpus=0.25 if gpus else 0, batch_size=4, actors=1, memory_gb=3.0)
     return res
 
 
@@ -88,8 +96,12 @@ def model_fingerprints(checkpoints: str | None, renderer: str) -> dict[str, dict
 
 
 def request_spec(request: dict, settings: RenderSettings, models: dict) -> str:
+    """What changes a request's outputs: its fields (inputs by URI: put changed media under a new name), the
+    settings that change pixels, the weights' digests, and for subtitles the Whisper and aligner models."""
     payload = {"request": {k: request.get(k) for k in _SPEC_FIELDS}, "pixels": settings.pixels(),
                "models": {k: v["sha256"] for k, v in models.items()}, "version": RENDER_VERSION}
+    if request.get("subtitles"):
+        payload["subtitle_models"] = [settings.whisper_model, settings.align_model]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -132,6 +144,7 @@ class RenderSummary:
     failed: int = 0  # requests that failed in this run
     invalid: int = 0  # rows refused at validation
     skipped: int = 0  # already rendered with the same spec
+    not_retried: int = 0  # failed before with the same spec, left alone (--no-retry-failed)
     frames: int = 0
     video_seconds: float = 0.0
     wall_seconds: float = 0.0
@@ -156,7 +169,8 @@ class RenderSummary:
         lines = [
             f"render run {self.run_id}: {self.wall_seconds:.1f} s",
             f"  requests: {self.requests} in the table; {self.rendered} rendered, {self.skipped} already done, "
-            f"{self.failed} failed, {self.invalid} invalid",
+            f"{self.failed} failed, {self.invalid} invalid"
+            + (f", {self.not_retried} failed before (not retried)" if self.not_retried else ""),
             f"  video: {self.video_seconds:.1f} s ({self.frames} frames); {t['videos_per_hour']:.0f} videos/hour, "
             f"{t['frames_per_second']:.1f} frames/s",
         ]
@@ -174,8 +188,9 @@ Streamer = Callable[[Pipeline, list[dict]], Iterator[dict]]
 
 
 def iter_local(pipeline: Pipeline, rows: list[dict]) -> Iterator[dict]:
-    """Run the pipeline in this process (tests, machines without Ray)."""
-    yield from pipeline.run_local(rows)
+    """Run the pipeline in this process (tests, machines without Ray), streaming like Ray does: each batch goes
+    through every stage before the next starts, so one chunk of frames per request is in memory."""
+    yield from pipeline.stream_local(rows)
 
 
 class RenderRun:
@@ -193,7 +208,7 @@ class RenderRun:
         self.lake = Lake(settings.out)
         self.summary = RenderSummary(self.run_id, results=self.lake.table_uri(RESULTS))
         table = load_requests(requests, default_renderer=default_renderer)
-        self.requests = table.valid
+        self.requests, self.invalid = table.valid, table.invalid
         self.summary.requests = len(table.valid) + len(table.invalid)
         self.models: dict[str, dict] = {}
         self.weight_errors: dict[str, Exception] = {}
@@ -214,6 +229,11 @@ class RenderRun:
             if last is None or (last["status"], last["error_reason"]) != ("invalid", bad["reason"]):
                 records.append(result_row(bad, self.run_id, "invalid", self.settings, error=bad))
             self.summary.invalid += 1
+            self._count_error(bad)
+            if self.summary.invalid <= 20:
+                self.log(f"invalid: {bad['reason']}")
+        if self.summary.invalid > 20:
+            self.log(f"... and {self.summary.invalid - 20} more invalid rows (all in the results table)")
         for request in valid:
             if request["renderer"] in self.weight_errors:
                 err = error_row({"id": request["request_id"]}, "models", self.weight_errors[request["renderer"]])
@@ -222,11 +242,15 @@ class RenderRun:
                 if last is None or (last["status"], last["error_reason"]) != ("error", err["reason"]):
                     records.append(result_row(request, self.run_id, "error", self.settings, error=err))
                 self.summary.failed += 1
+                self._count_error(err)
                 continue
             spec = request_spec(request, self.settings, self.models[request["renderer"]])
             last = self.latest.get(request["request_id"])
-            if last is not None and last["spec"] == spec and (last["status"] == "ok" or not retry_failed):
+            if last is not None and last["spec"] == spec and last["status"] == "ok":
                 self.summary.skipped += 1
+                continue
+            if last is not None and last["spec"] == spec and not retry_failed:
+                self.summary.not_retried += 1
                 continue
             todo.append({**request, "id": request["request_id"], "spec": spec})
         return todo, records
@@ -239,6 +263,7 @@ class RenderRun:
                 progress: bool = True) -> RenderSummary:
         from tqdm import tqdm
 
+        self.started = time.time()  # the throughput counts rendering, not validation or a cluster's start
         subtitles = any(r.get("subtitles") for r in self.todo)
         if subtitles and not self.settings.whisper_model:
             self.todo = self._refuse_subtitles()
@@ -283,6 +308,7 @@ class RenderRun:
                        "reason": "subtitles were asked for but the job has no --whisper-model"}
                 self.new_results.append(result_row(request, self.run_id, "error", self.settings, error=err))
                 self.summary.failed += 1
+                self._count_error(err)
             else:
                 keep.append(request)
         return keep
@@ -296,8 +322,7 @@ class RenderRun:
         finished.add(request_id)
         if is_error(row):
             self.summary.failed += 1
-            self.summary.errors[f"{row.get('stage')}/{row.get('kind')}"] = \
-                self.summary.errors.get(f"{row.get('stage')}/{row.get('kind')}", 0) + 1
+            self._count_error(row)
             return result_row(request, self.run_id, "error", self.settings, error=row)
         assert row.get("kind") == RESULT, row.get("kind")
         self.summary.rendered += 1
@@ -307,19 +332,23 @@ class RenderRun:
             self.summary.stage_seconds[key] = self.summary.stage_seconds.get(key, 0.0) + value
         return result_row(request, self.run_id, "ok", self.settings, self.models[request["renderer"]], result=row)
 
+    def _count_error(self, error: dict) -> None:
+        key = f"{error.get('stage')}/{error.get('kind')}"
+        self.summary.errors[key] = self.summary.errors.get(key, 0) + 1
+
     def _commit(self, rows: list[dict]) -> None:
         if not rows:
             return
         self.lake.commit(RESULTS, pa.Table.from_pylist(rows, RESULTS_SCHEMA), description=f"render {self.run_id}")
-        for row in rows:
-            if row["status"] == "ok":
+        for row in rows:  # a retry starts from scratch, so no segment is worth keeping once a row is recorded
+            if row.get("spec"):
                 _remove(staging_folder(self.settings.out, row))
         self.latest.update({r["request_id"]: r for r in rows})
 
     def _gallery(self) -> None:
         from pipelines.render.gallery import write_gallery
 
-        order = {r["request_id"]: r.get("row", 0) for r in self.requests}
+        order = {r["request_id"]: r.get("row", 0) for r in self.requests + self.invalid}
         rows = [r for rid, r in self.latest.items() if rid in order or r["run_id"] == self.run_id]
         rows.sort(key=lambda r: (r.get("row") is None, r.get("row") or 0))
         for r in rows:

@@ -14,8 +14,8 @@ in cross-faded windows, `space.animate.windows`), then pixels are drawn and enco
 Each segment starts on a key frame and the join copies packets, so a 10-minute video shows no seam and costs one
 chunk of frames in memory per request in flight.
 
-Staging: `<out>/_staging/<request_id>-<spec>/chunk-NNNNN.{npy,mp4,json}`, each written atomically and the .json
-(timings) last, so a listing that shows all of a request's .json files shows a complete set of segments. Two tasks that
+Staging: `<out>/_staging/<request_id>-<spec>/chunk-NNNNN.{npy,mp4,json}` and `poster.jpg`, each written atomically
+and a chunk's .json (timings) last, so a listing that shows all of a request's .json files shows a complete set of segments. Two tasks that
 finish a request's last two segments at once may both join them; both write the same bytes by atomic renames, and
 the driver keeps one result. The driver removes a request's staging folder once its result is committed.
 """
@@ -328,10 +328,9 @@ class EncodeStage(Stage):
         buffer = io.BytesIO()
         np.save(buffer, audio.astype(np.float32))
         write_bytes(f"{staging}/{name}.npy", buffer.getvalue())
-        poster_at = row["num_frames"] // 3
+        poster_at = row["num_frames"] // 3  # staged too: it joins the video only when the video is made
         if row["first_frame"] <= poster_at < row["first_frame"] + len(frames):
-            write_poster(frames[poster_at - row["first_frame"]],
-                         output_uri(self.settings.out, stem(row["output"]) + ".poster.jpg"))
+            write_poster(frames[poster_at - row["first_frame"]], f"{staging}/poster.jpg")
         meta = {"frames": len(frames), "timings": _timings(row), "transcript": row.get("transcript")}
         meta["timings"]["encode"] = round(time.perf_counter() - tick, 4)  # so far; the segment is added below
         tick2 = time.perf_counter()
@@ -346,7 +345,7 @@ class EncodeStage(Stage):
     def _join(self, row: dict, staging: str) -> dict:
         from space.io.mp4 import concat_mp4
         from space.io.subtitles import cues_from_transcript, write_subtitles
-        from space.io.uri import open_uri
+        from space.io.uri import open_uri, write_bytes
 
         tick = time.perf_counter()
         names = [f"chunk-{i:05d}" for i in range(row["chunks"])]
@@ -361,6 +360,9 @@ class EncodeStage(Stage):
         frames = concat_mp4([f"{staging}/{n}.mp4" for n in names], out, np.concatenate(audio), SAMPLE_RATE, FPS)
         if frames != row["num_frames"]:
             raise RuntimeError(f"{out}: joined {frames} frames, expected {row['num_frames']}")
+        poster = output_uri(self.settings.out, stem(row["output"]) + ".poster.jpg")
+        with open_uri(f"{staging}/poster.jpg", "rb") as f:
+            write_bytes(poster, f.read())
         subtitles = None
         transcript = metas[0].get("transcript")
         if transcript:
@@ -373,7 +375,7 @@ class EncodeStage(Stage):
         timings["join"] = time.perf_counter() - tick
         return {
             "id": row["request_id"], "request_id": row["request_id"], "kind": RESULT, "output": out,
-            "poster": output_uri(self.settings.out, stem(row["output"]) + ".poster.jpg"),
+            "poster": poster,
             "subtitles": json.dumps(subtitles) if subtitles else None, "frames": frames,
             "duration": row["duration"], "timings": json.dumps({k: round(v, 4) for k, v in timings.items()}),
         }

@@ -188,6 +188,16 @@ class Pipeline:
             rows = out
         return rows
 
+    def stream_local(self, rows: Iterable[Row]) -> Iterator[Row]:
+        """`run_local` as a stream: `setup()` once per stage, then each stage pulls batches from the one before
+        as it needs them, so rows come out of the last stage while the first is still working."""
+        for stage in self.stages:
+            stage.setup()
+        stream: Iterator[Row] = (dict(r) for r in rows)
+        for stage in self.stages:
+            stream = _batched_through(stage, stream)
+        return stream
+
     @staticmethod
     def split(rows: Iterable[Row]) -> tuple[list[Row], list[Row]]:
         """(ok rows, error rows)."""
@@ -195,3 +205,16 @@ class Pipeline:
         for r in rows:
             (bad if is_error(r) else ok).append(r)
         return ok, bad
+
+
+def _batched_through(stage: Stage, rows: Iterator[Row]) -> Iterator[Row]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == stage.resources.batch_size:
+            for part in stream_batch(stage, batch):
+                yield from part
+            batch = []
+    if batch:
+        for part in stream_batch(stage, batch):
+            yield from part

@@ -31,6 +31,13 @@ def _add_rows(table: Path, rows: list[dict]) -> None:
             writer.writerow({k: row.get(k, "") for k in header})
 
 
+def _rewrite(table: Path, rows: list[dict]) -> None:
+    with open(table, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0].keys()))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def _files(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
 
@@ -131,7 +138,7 @@ def test_a_rerun_renders_nothing_and_a_changed_row_renders_alone(campaign, rende
     again = RenderRun(str(campaign), settings, retry_failed=False, log=lambda _: None)
     assert again.todo == [] and again.nothing_to_do
     summary = again.execute(progress=False)
-    assert summary.rendered == 0 and summary.skipped == 53 and lake.version(RESULTS) == version
+    assert (summary.rendered, summary.skipped, summary.not_retried) == (0, 50, 3) and lake.version(RESULTS) == version
 
     # by default a re-run tries the failed requests again, and only them
     retry = RenderRun(str(campaign), settings, log=lambda _: None)
@@ -144,10 +151,7 @@ def test_a_rerun_renders_nothing_and_a_changed_row_renders_alone(campaign, rende
     changed = campaign.parent / "changed.csv"
     rows = list(csv.DictReader(open(campaign, newline="")))
     rows[3]["emotion"] = "happy=1.0"
-    with open(changed, "w", newline="") as f:
-        writer = csv.DictWriter(f, rows[0].keys())
-        writer.writeheader()
-        writer.writerows(rows)
+    _rewrite(changed, rows)
     try:
         third = RenderRun(str(changed), settings, retry_failed=False, log=lambda _: None)
     finally:
@@ -176,3 +180,67 @@ def test_long_speech_in_chunks_matches_the_unchunked_video(tmp_path):
     motion = np.abs(np.diff(chunked, axis=0)).mean(axis=(1, 2, 3))  # frame-to-frame change
     joins = motion[[49, 99, 149]]  # frames 49 -> 50, 99 -> 100, 149 -> 150
     assert joins.max() <= np.quantile(motion, 0.98) + 1.0
+
+
+@pytest.mark.slow
+def test_subtitles_and_the_facevid2vid_renderer_in_one_batch(tmp_path):
+    """Rows with subtitles get SRT + VTT from whisperx (a tiny random Whisper built locally); facevid2vid rows
+    (narrow random networks in the public format) render beside warp rows, frames of several requests per batch."""
+    from tests.support.tiny_asr import build_tiny_whisper
+    from tests.support.tiny_facevid2vid import write_renderer_checkpoints
+
+    table = write_campaign(tmp_path / "campaign", rows=3, seconds=2.0)
+    rows = list(csv.DictReader(open(table, newline="")))
+    rows[0].update(subtitles="en", renderer="warp")
+    rows[1].update(subtitles="", renderer="facevid2vid")
+    rows[2].update(subtitles="auto", renderer="facevid2vid", pose="static")
+    _rewrite(table, rows)
+    settings = RenderSettings(out=str(tmp_path / "out"), checkpoints=write_renderer_checkpoints(tmp_path / "ckpt"),
+                              whisper_model=build_tiny_whisper(tmp_path / "whisper"), chunk_seconds=1.0)
+    summary = RenderRun(str(table), settings, log=lambda _: None).execute(progress=False)
+    assert (summary.rendered, summary.failed) == (3, 0), summary.errors
+    latest = latest_results(Lake(settings.out))
+    for row in latest.values():
+        assert probe(row["output"]).video.frame_count == row["frames"] == 50
+    fv2v = latest[rows[1]["request_id"]]
+    assert fv2v["renderer"] == "facevid2vid" and set(json.loads(fv2v["models"])) == {"s2l", "pose", "l2l",
+                                                                                       "facevid2vid"}
+    for row in (latest[rows[0]["request_id"]], latest[rows[2]["request_id"]]):
+        files = json.loads(row["subtitles"])
+        srt, vtt = Path(files["srt"]).read_text(), Path(files["vtt"]).read_text()
+        assert vtt.startswith("WEBVTT") and " --> " in vtt and " --> " in srt
+    assert latest[rows[1]["request_id"]]["subtitles"] is None
+
+
+@pytest.mark.slow
+def test_rows_whose_models_are_missing_fail_alone(tmp_path):
+    table = write_campaign(tmp_path / "campaign", rows=3, seconds=1.0)
+    rows = list(csv.DictReader(open(table, newline="")))
+    rows[1]["subtitles"] = "en"  # no --whisper-model
+    rows[2]["renderer"] = "facevid2vid"  # no checkpoints with face-vid2vid weights
+    _rewrite(table, rows)
+    settings = RenderSettings(out=str(tmp_path / "out"))
+    summary = RenderRun(str(table), settings, gallery=False, log=lambda _: None).execute(progress=False)
+    assert (summary.rendered, summary.failed) == (1, 2)
+    latest = latest_results(Lake(settings.out))
+    subtitles, weights = latest[rows[1]["request_id"]], latest[rows[2]["request_id"]]
+    assert (subtitles["error_stage"], subtitles["error_kind"]) == ("subtitles", "missing_weights")
+    assert (weights["error_stage"], weights["error_kind"]) == ("models", "missing_weights")
+    assert "facevid2vid.pth.tar" in weights["error_reason"]
+
+
+@pytest.mark.parametrize("cpus,gpus,subtitles", [(1, 0, False), (1, 0, True), (2, 0, True), (2, 0, False),
+                                                 (16, 0, True), (16, 1, True), (32, 4, False), (32, 4, True)])
+def test_stage_resources_leave_a_cpu_to_the_tasks_and_fit_the_gpus(cpus, gpus, subtitles):
+    """Actor pools hold their resources for the whole run: if they took every CPU, the prepare and encode tasks
+    would never be scheduled and the run would stall (Ray Data waits for resources without an error)."""
+    from pipelines.render.run import render_resources
+
+    res = render_resources(cpus, gpus, subtitles)
+    pools = [r for r in res.values() if r.uses_actors]
+    held = sum(r.cpus * r.actors for r in pools)
+    assert held + max(res["prepare"].cpus, res["encode"].cpus) <= cpus + 1e-9
+    assert sum(r.gpus * r.actors for r in pools) <= max(gpus, 0) + 1e-9
+    assert ("subtitles" in res) == subtitles
+    if gpus:
+        assert res["animate"].actors == gpus and res["animate"].gpus > 0

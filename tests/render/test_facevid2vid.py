@@ -1,42 +1,18 @@
 """The facevid2vid renderer end to end: checkpoints folder -> Animator -> mp4, with narrow random-init networks
 (the real vox-256 widths take ~15 s per frame on a small CPU; the code path is the same)."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
 
 from space.animate import AnimateOptions, Animator
 from space.io.probe import probe
-from space.models.checkpoint import save_checkpoint
-from space.models.facevid2vid.config import (
-    DenseMotionConfig, FaceVid2VidConfig, GeneratorConfig, HeadPoseConfig, KeypointDetectorConfig,
-)
-from space.models.facevid2vid.model import FaceVid2Vid
-from space.models.l2l import L2LConfig, Landmarks2Latents
-
-
-def narrow_config() -> FaceVid2VidConfig:
-    return FaceVid2VidConfig(
-        num_kp=15, feature_channel=2,
-        kp_detector=KeypointDetectorConfig(block_expansion=4, max_features=32, reshape_channel=32 * 16),
-        he_estimator=HeadPoseConfig(block_expansion=8, max_features=64),
-        generator=GeneratorConfig(block_expansion=4, max_features=32, reshape_channel=2, num_resblocks=1,
-                                  spade_hidden=8, spade_middle_blocks=1,
-                                  dense_motion=DenseMotionConfig(block_expansion=2, max_features=16, compress=1)),
-    )
+from tests.support.tiny_facevid2vid import write_renderer_checkpoints
 
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fv2v")
-    torch.manual_seed(0)
-    config = narrow_config()
-    FaceVid2Vid(config).save_checkpoint(str(folder / "facevid2vid.pth.tar"))
-    (folder / "facevid2vid.json").write_text(json.dumps(config.to_dict()))
-    save_checkpoint(str(folder / "l2l.pt"), Landmarks2Latents(L2LConfig()), "l2l", {"note": "random init, for tests"})
-    return str(folder)
+    return write_renderer_checkpoints(tmp_path_factory.mktemp("fv2v"))
 
 
 def test_facevid2vid_renderer_writes_the_video(checkpoints, photo_path, tmp_path):
@@ -77,10 +53,8 @@ def test_l2l_drives_the_keypoints(checkpoints):
 def test_missing_l2l_names_the_folder(tmp_path):
     from space.errors import MissingWeightsError
 
-    torch.manual_seed(0)
-    config = narrow_config()
-    FaceVid2Vid(config).save_checkpoint(str(tmp_path / "facevid2vid.pth.tar"))
-    (tmp_path / "facevid2vid.json").write_text(json.dumps(config.to_dict()))
+    write_renderer_checkpoints(tmp_path)
+    (tmp_path / "l2l.pt").unlink()
     with pytest.raises(MissingWeightsError, match="l2l.pt"):
         Animator(AnimateOptions(renderer="facevid2vid", checkpoints=str(tmp_path)))
 
