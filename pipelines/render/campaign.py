@@ -11,6 +11,7 @@ explicit blinks, a gaze change.
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -82,14 +83,14 @@ def write_campaign(folder: str | Path, rows: int = 8, seconds: float = 3.0, refe
     table = folder / "campaign.csv"
     with open(table, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["request_id", "photo", "audio", "emotion", "pose", "blink", "gaze", "output", "subtitles",
-                         "audience"])
+        writer.writerow(["request_id", "photo", "audio", "emotion", "pose", "blink", "gaze", "renderer", "output",
+                         "subtitles", "audience"])
         for i in range(rows):
             photo, emotion, pose, blink, gaze = CAMPAIGN_ROWS[i % len(CAMPAIGN_ROWS)]
             speech = _speech(folder, i, seconds)
-            if pose == "REFERENCE":
-                pose = str(ref)
+            if pose == "REFERENCE":  # the table's paths are relative to its own folder
+                pose = os.path.relpath(ref.resolve(), folder.resolve())
             name = f"{Path(photo).stem}_{emotion.split('=')[0]}_{i:04d}"
             writer.writerow([f"demo-{i:04d}", photos[photo].relative_to(folder), speech.relative_to(folder), emotion,
-                             pose, blink, gaze, f"videos/{name}.mp4", subtitles, ["emea", "amer", "apac"][i % 3]])
+                             pose, blink, gaze, "", f"videos/{name}.mp4", subtitles, ["emea", "amer", "apac"][i % 3]])
     return table
