@@ -20,6 +20,7 @@ from space.io.mp4 import frame_count_for
 from space.io.probe import probe
 from space.io.video import read_video
 from space.synth.speech import synthesize_speech
+from tests.support.seaweed import seaweed_s3  # noqa: F401 - the session fixture
 
 
 def _add_rows(table: Path, rows: list[dict]) -> None:
@@ -244,3 +245,35 @@ def test_stage_resources_leave_a_cpu_to_the_tasks_and_fit_the_gpus(cpus, gpus, s
     assert ("subtitles" in res) == subtitles
     if gpus:
         assert res["animate"].actors == gpus and res["animate"].gpus > 0
+
+
+@pytest.mark.slow
+def test_a_campaign_on_s3(seaweed_s3, tmp_path, monkeypatch):  # noqa: F811 - fixture
+    """Request table, media and outputs on a real S3 server (SeaweedFS on 127.0.0.1), credentials and endpoint
+    from the environment: videos, posters, results and gallery land under the prefix, staging is cleaned."""
+    import uuid
+
+    import fsspec
+
+    for key, value in seaweed_s3["env"].items():
+        monkeypatch.setenv(key, value)
+    fs = fsspec.filesystem("s3", client_kwargs={"endpoint_url": seaweed_s3["endpoint"]},
+                           key=seaweed_s3["key"], secret=seaweed_s3["secret"])
+    prefix = f"s3://{seaweed_s3['bucket']}/{uuid.uuid4().hex}"
+    table = write_campaign(tmp_path / "campaign", rows=2, seconds=1.2)
+    for path in (tmp_path / "campaign").rglob("*"):
+        if path.is_file() and path.suffix != ".json":
+            fs.put_file(str(path), f"{prefix}/campaign/{path.relative_to(tmp_path / 'campaign')}"[5:])
+    settings = RenderSettings(out=f"{prefix}/videos", chunk_seconds=0.5)
+    summary = RenderRun(f"{prefix}/campaign/{table.name}", settings, log=lambda _: None).execute(progress=False)
+    assert (summary.rendered, summary.failed, summary.invalid) == (2, 0, 0), summary.errors
+    latest = latest_results(Lake(settings.out))
+    for row in latest.values():
+        assert row["output"].startswith(f"{prefix}/videos/") and row["photo"].startswith(f"{prefix}/campaign/")
+        assert probe(row["output"]).video.frame_count == row["frames"] == 30
+        assert fs.exists(row["poster"][5:])
+    written = fs.find(f"{prefix}/videos"[5:])
+    assert not [p for p in written if "/_staging/" in p or ".part" in p]
+    assert fs.exists(summary.gallery["html"][5:]) and fs.exists(summary.gallery["contact_sheet"][5:])
+    again = RenderRun(f"{prefix}/campaign/{table.name}", settings, log=lambda _: None)
+    assert again.nothing_to_do
