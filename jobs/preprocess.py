@@ -9,14 +9,12 @@ Ray. Run `python jobs/preprocess.py --help` for every option; docs/lake.md descr
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python jobs/preprocess.py` from a checkout
 
-from pipelines.cluster import init_ray  # noqa: E402
+from pipelines.cluster import add_cluster_arguments, connect, write_summary  # noqa: E402
 from pipelines.preprocess import PreprocessRun, PreprocessSettings, stage_resources  # noqa: E402
 from pipelines.stages.audio import TranscriptSettings  # noqa: E402
 from pipelines.stages.clips import ClipSettings  # noqa: E402
@@ -70,15 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--facevid2vid", help="public-format face-vid2vid checkpoint (path or URI). Without it, no keypoints")
     g.add_argument("--facevid2vid-config", help="JSON of the network widths, for a checkpoint that is not vox-256")
     g.add_argument("--keypoint-size", type=int, choices=[256, 512], default=256, help="the checkpoint's image size")
-    g = p.add_argument_group("cluster")
-    g.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
-                   help="Ray cluster address (default: RAY_ADDRESS, as `ray job submit` sets it; else a local Ray)")
-    g.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
-    g.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="where models run: auto = cuda when the cluster has GPUs")
+    g = add_cluster_arguments(p)
     g.add_argument("--landmark-actors", type=int, help="landmark actors (default: one per GPU, or per spare CPU)")
-    g.add_argument("--summary-json", help="also write the run summary here as JSON")
-    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
 
@@ -113,21 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     if run.nothing_to_do:
         summary = run.execute()  # skips Ray entirely
     else:
-        ray = init_ray(args.address, args.num_cpus, progress_bars=not args.quiet)
+        cluster = connect(args)
         from pipelines.ray_adapter import run_ray
 
-        cluster = ray.cluster_resources()
-        cpus, gpus = cluster.get("CPU", 1.0), cluster.get("GPU", 0.0)
-        device = args.device if args.device != "auto" else ("cuda" if gpus > 0 else "cpu")
-        resources = stage_resources(cpus, gpus if device == "cuda" else 0, bool(args.whisper_model),
-                                    bool(args.facevid2vid), args.landmark_actors)
-        print(f"lake {run.lake.uri}; Ray: {cpus:g} CPUs, {gpus:g} GPUs; models on {device}; "
-              f"settings {settings.settings_id}")
-        summary = run.execute(run_ray, resources, device)
+        resources = stage_resources(cluster.cpus, cluster.gpus, bool(args.whisper_model), bool(args.facevid2vid),
+                                    args.landmark_actors)
+        print(f"lake {run.lake.uri}; {cluster.describe()}; settings {settings.settings_id}")
+        summary = run.execute(run_ray, resources, cluster.device)
     print(summary.text())
-    if args.summary_json:
-        Path(args.summary_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.summary_json).write_text(json.dumps(summary.to_dict(), indent=1))
+    write_summary(args.summary_json, summary.to_dict())
     return 0
 
 

@@ -10,14 +10,12 @@ request table, the outputs and the results table.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python jobs/render.py` from a checkout
 
-from pipelines.cluster import init_ray  # noqa: E402
+from pipelines.cluster import add_cluster_arguments, connect, write_summary  # noqa: E402
 from pipelines.render.stages import RenderSettings  # noqa: E402
 
 DEFAULT_CAMPAIGN = "out/render/campaign"
@@ -59,14 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--max-seconds", type=float, default=d.max_seconds, help="longer speech is refused")
     g.add_argument("--whisper-model", help="CTranslate2 Whisper folder, URI or cached name, for rows with subtitles")
     g.add_argument("--align-model", help="wav2vec2 folder or URI for word times (default: Whisper's)")
-    g = p.add_argument_group("cluster")
-    g.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
-                   help="Ray cluster address (default: RAY_ADDRESS, as `ray job submit` sets it; else a local Ray)")
-    g.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
-    g.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="where the models run: auto = cuda when the cluster has GPUs")
-    g.add_argument("--summary-json", help="also write the run summary here as JSON")
-    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_cluster_arguments(p)
     return p.parse_args(argv)
 
 
@@ -89,23 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     if not run.todo:
         summary = run.execute(progress=not args.quiet)  # nothing to render: no Ray
     else:
-        ray = init_ray(args.address, args.num_cpus, progress_bars=not args.quiet)
+        cluster = connect(args)
         from dataclasses import replace
 
         from pipelines.ray_adapter import iter_ray
 
-        cluster = ray.cluster_resources()
-        cpus, gpus = cluster.get("CPU", 1.0), cluster.get("GPU", 0.0)
-        device = args.device if args.device != "auto" else ("cuda" if gpus > 0 else "cpu")
-        run.settings = replace(settings, device=device)
+        run.settings = replace(settings, device=cluster.device)
         subtitles = any(r.get("subtitles") for r in run.todo) and bool(args.whisper_model)
-        resources = render_resources(cpus, gpus if device == "cuda" else 0, subtitles)
-        print(f"out {settings.out}; Ray: {cpus:g} CPUs, {gpus:g} GPUs; models on {device}")
+        resources = render_resources(cluster.cpus, cluster.gpus, subtitles)
+        print(f"out {settings.out}; {cluster.describe()}")
         summary = run.execute(iter_ray, resources, progress=not args.quiet)
     print(summary.text())
-    if args.summary_json:
-        Path(args.summary_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.summary_json).write_text(json.dumps(summary.to_dict(), indent=1))
+    write_summary(args.summary_json, summary.to_dict())
     return 0
 
 

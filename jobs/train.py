@@ -14,14 +14,13 @@ Run `python jobs/train.py --help` for every option.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python jobs/train.py` from a checkout
 
-from pipelines.cluster import init_ray  # noqa: E402
+from pipelines.cluster import init_ray, write_summary  # noqa: E402
 from pipelines.train.presets import PRESETS, apply_overrides, preset  # noqa: E402
 
 STAGES = ("s2l", "pose", "l2l")  # what --stage all may train
@@ -112,9 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                                    args.settings_id, args.max_failures)
         print(summary.text(), flush=True)
         summaries.append(summary)
-    if args.summary_json:
-        Path(args.summary_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.summary_json).write_text(json.dumps([s.__dict__ for s in summaries], indent=1, default=float))
+    write_summary(args.summary_json, [s.__dict__ for s in summaries])
     return 0
 
 
