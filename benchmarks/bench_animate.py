@@ -11,7 +11,6 @@ frames/s = clip frames / seconds. The face-vid2vid renderer's forward speed is i
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import write_result  # noqa: E402
 from benchmarks.bench_fan import cpu_name  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "animate.json"
@@ -97,10 +98,7 @@ def main(argv=None) -> dict:
         "speech_seconds": args.seconds,
         "steps": steps,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(args.out, result, indent=2)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import sys
@@ -25,6 +24,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import write_result  # noqa: E402
 from benchmarks.bench_fan import cpu_name  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -146,10 +147,7 @@ def main(argv=None) -> dict:
         print(f"{size:>4}: {entry['frames_per_s']:8.3f} frames/s  (batch {batch}, {entry['seconds']:.1f} s for "
               f"{args.frames} frames; encode {entry['encode_seconds']:.2f} s)", file=sys.stderr)
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(out_path, result, indent=2)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ one warm-up call (numba's compile of face-alignment's decoder, first-run allocat
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -22,6 +21,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/...` from a checkout
+
+from benchmarks.common import write_result  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fan.json"
 
@@ -150,10 +153,7 @@ def main(argv=None) -> dict:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(args.out, result, indent=2)
 
 
 if __name__ == "__main__":

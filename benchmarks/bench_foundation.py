@@ -13,14 +13,16 @@ The FAN backend with random weights has its own script, bench_fan.py.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/...` from a checkout
+
+from benchmarks.common import write_result  # noqa: E402
 
 
 def _timed(fn):
@@ -55,7 +57,7 @@ def bench_videos(paths, backend, max_frames=None) -> dict:
     }
 
 
-def main() -> None:
+def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=4, help="synthetic clips to make (default 4)")
     parser.add_argument("--corpus", help="use this existing synthetic corpus folder instead of making one")
@@ -80,9 +82,7 @@ def main() -> None:
         real = sorted(Path(args.real).glob("*.mp4"))
         result["real"] = bench_videos(real, backend, max_frames=100)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    return write_result(out, result, indent=2)
 
 
 if __name__ == "__main__":

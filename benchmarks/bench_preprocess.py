@@ -22,6 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import write_result  # noqa: E402
 from benchmarks.bench_fan import cpu_name  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "preprocess.json"
@@ -120,10 +122,7 @@ def main(argv=None) -> dict:
         },
         "errors_by_reason": dict(Counter({k: v for r in runs[:1] for k, v in r["errors"].items()})),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
-    return result
+    return write_result(args.out, result, indent=1)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import write_result  # noqa: E402
 from benchmarks.bench_fan import cpu_name  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "render.json"
@@ -470,10 +472,7 @@ def model_stage(args, parser) -> dict:
         },
         "runs": runs,
     }
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
-    return result
+    return write_result(out, result, indent=1)
 
 
 def main(argv=None) -> dict:
@@ -585,10 +584,7 @@ def main(argv=None) -> dict:
         "on_ray": on_ray,
         "rerun_nothing_to_do": rerun,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
-    return result
+    return write_result(args.out, result, indent=1)
 
 
 if __name__ == "__main__":

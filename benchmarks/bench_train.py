@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import write_result  # noqa: E402
 from benchmarks.bench_fan import cpu_name  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
@@ -74,10 +76,7 @@ def main(argv=None) -> dict:
     result = {"benchmark": "train", "stage": args.stage, "preset": "small", "device": "cuda" if args.gpu else "cpu",
               "cpu": cpu_name(), "machine_cpus": os.cpu_count(), "lake": args.lake or "synthetic (16 clips)",
               "runs": runs}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result, indent=1))
-    return result
+    return write_result(args.out, result, indent=1)
 
 
 if __name__ == "__main__":
