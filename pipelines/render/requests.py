@@ -43,7 +43,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.stages.inputs import _is_delta, _join, _parent, _read_manifest
+from pipelines.stages.inputs import is_delta, join_uri, parent_uri, read_manifest
 from space.animate.options import RENDERERS, AnimateOptions
 from space.animate.pose import keyframe_motion
 from space.errors import SpaceError
@@ -190,17 +190,18 @@ def _read_table(uri: str, storage_options: dict | None) -> tuple[list[str], list
                 return _read_csv(uri)
             except (UnicodeDecodeError, csv.Error, OSError) as exc:
                 raise RequestTableError(uri, f"cannot read the CSV: {exc}") from exc
-        reader = _read_manifest
+        reader = read_manifest
     else:
         try:
-            is_delta = _is_delta(uri)
+            delta = is_delta(uri)
         except Exception as exc:  # noqa: BLE001 - credentials, network: all name the table
             raise RequestTableError(uri, f"cannot list the table: {exc}") from exc
-        if not is_delta:
+        if not delta:
             raise RequestTableError(
                 uri, "no such file, or not a request table (a .csv or .parquet file, or a Delta table folder)"
             )
-        reader = _read_manifest if storage_options is None else functools.partial(_read_delta, options=storage_options)
+        reader = read_manifest if storage_options is None else functools.partial(_read_delta,
+                                                                                 options=storage_options)
     try:
         table = reader(uri)
     except Exception as exc:  # noqa: BLE001 - a corrupt file or log is a bad table, whatever the library raised
@@ -317,7 +318,7 @@ def _media(what: str, text: str, folder: str, extensions: tuple[str, ...], kind_
         raise _Invalid(
             "unsupported_format", f"{what} {text!r}: extension {ext or '(none)'!r} is not {kind_name} ({allowed})"
         )
-    return _join(folder, text)
+    return join_uri(folder, text)
 
 
 def _emotion(text: str) -> str:
@@ -361,7 +362,7 @@ def _pose(text: str, folder: str) -> tuple[str, str]:
     if ext not in REFERENCE_EXTENSIONS:
         allowed = ", ".join(e[1:] for e in REFERENCE_EXTENSIONS)
         raise _Invalid("unsupported_format", f"pose {text!r}: extension {ext!r} is not a video ({allowed})")
-    return _join(folder, text), ""
+    return join_uri(folder, text), ""
 
 
 def _number(what: str, text: str) -> float:
@@ -653,7 +654,7 @@ def load_requests(uri: str, default_renderer: str = "warp", check_files: bool = 
         raise ValueError(f"workers {workers}: must be >= 1")
     names, records = _read_table(uri, storage_options)
     mapped, extra_columns = _column_map(uri, names)
-    folder = _parent(uri)  # relative media paths: the folder of the CSV / Parquet file or of the Delta folder
+    folder = parent_uri(uri)  # relative media paths: the folder of the CSV / Parquet file or of the Delta table
     rows = []
     for index, record in enumerate(records):
         cells = {canon: _text(record.get(mapped[canon])) if canon in mapped else "" for canon in COLUMN_ALIASES}

@@ -14,10 +14,10 @@ in cross-faded windows, `space.animate.windows`), then pixels are drawn and enco
 Each segment starts on a key frame and the join copies packets, so a 10-minute video shows no seam and costs one
 chunk of frames in memory per request in flight.
 
-Staging: `<out>/_staging/<request_id>-<spec>/chunk-NNNNN.{npy,mp4,json}` and `poster.jpg`, each written atomically
-and a chunk's .json (timings) last, so a listing that shows all of a request's .json files shows a complete set of segments. Two tasks that
-finish a request's last two segments at once may both join them; both write the same bytes by atomic renames, and
-the driver keeps one result. The driver removes a request's staging folder once its result is committed.
+Staging: `<out>/_staging/<request_id>-<spec>/chunk-NNNNN.{npy,mp4,json}` and `poster.jpg`, each written
+atomically and a chunk's .json (timings) last, so a listing that shows all of a request's .json files shows a
+complete set of segments. Two tasks that finish a request's last two segments at once may both join them; both
+write the same bytes by atomic renames, and the driver keeps one result. The driver removes a request's staging folder once its result is committed.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def _fs(uri: str):
     return fsspec.core.url_to_fs(uri if is_remote(uri) else os.path.abspath(to_local(uri)))
 
 
-def _join(folder: str, rel: str) -> str:
+def join_uri(folder: str, rel: str) -> str:
     if "://" in rel or os.path.isabs(rel):
         return rel
     if is_remote(folder):
@@ -74,14 +74,14 @@ def _join(folder: str, rel: str) -> str:
     return os.path.normpath(os.path.join(folder, rel))
 
 
-def _parent(uri: str) -> str:
+def parent_uri(uri: str) -> str:
     uri = uri.rstrip("/")
     if is_remote(uri):
         return uri.rsplit("/", 1)[0]
     return os.path.dirname(os.path.abspath(to_local(uri)))
 
 
-def _read_manifest(uri: str) -> pa.Table:
+def read_manifest(uri: str) -> pa.Table:
     lower = uri.lower().rstrip("/")
     if lower.endswith(".csv"):
         with open_uri(uri) as f:
@@ -100,16 +100,16 @@ def _read_manifest(uri: str) -> pa.Table:
     return DeltaTable(table_uri, storage_options=options).to_pyarrow_table()
 
 
-def _is_delta(uri: str) -> bool:
+def is_delta(uri: str) -> bool:
     fs, path = _fs(uri)
     return fs.isdir(path) and fs.exists(posixpath.join(path, "_delta_log"))
 
 
 def _manifest_rows(uri: str) -> list[dict[str, Any]]:
-    table = _read_manifest(uri)
+    table = read_manifest(uri)
     if "uri" not in table.column_names:
         raise ValueError(f"{uri}: the manifest has no 'uri' column (columns: {', '.join(table.column_names)})")
-    folder = _parent(uri)
+    folder = parent_uri(uri)
     columns = [c for c in MANIFEST_COLUMNS if c in table.column_names]
     rows = []
     for i, rec in enumerate(table.select(["uri", *columns]).to_pylist()):
@@ -118,7 +118,7 @@ def _manifest_rows(uri: str) -> list[dict[str, Any]]:
         extra = {c: rec[c] for c in columns}
         if extra.get("intensity") is not None:
             extra["intensity"] = float(extra["intensity"])
-        rows.append(_input_row(_join(folder, str(rec["uri"])), extra))
+        rows.append(_input_row(join_uri(folder, str(rec["uri"])), extra))
     return rows
 
 
@@ -126,7 +126,7 @@ def list_inputs(corpus_uri: str | os.PathLike[str], extensions: Iterable[str] = 
     """The input rows of a corpus (a folder / prefix, a CSV or Parquet manifest, or a Delta table), sorted by uri."""
     corpus = os.fspath(corpus_uri)
     lower = corpus.lower()
-    if lower.endswith((".csv", ".parquet")) or _is_delta(corpus):
+    if lower.endswith((".csv", ".parquet")) or is_delta(corpus):
         return _manifest_rows(corpus)
     fs, root = _fs(corpus)
     if not fs.isdir(root):
