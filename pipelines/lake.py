@@ -173,6 +173,18 @@ def _as_table(tables_or_batches) -> pa.Table | None:
 # ---------------------------------------------------------------------------------------------- the lake
 
 
+def read_delta(table: DeltaTable, columns: list[str] | None = None, filter=None) -> pa.Table:
+    """The rows of a Delta table (some columns; a pyarrow Expression or DNF filter), read on the calling thread.
+
+    deltalake hands pyarrow a dataset on a Python filesystem; scanned with pyarrow's thread pools, reads can still
+    be in flight on those threads when the interpreter exits, and the process then aborts ("terminate called
+    without an active exception", exit 134: about every other run of a job that only read its lake). Reading on
+    this thread leaves no such thread behind."""
+    if filter is not None and not isinstance(filter, pc.Expression):
+        filter = pq.filters_to_expression(filter)
+    return table.to_pyarrow_dataset().to_table(columns=columns, filter=filter, use_threads=False)
+
+
 class Lake:
     """A set of Delta tables under one root URI (a local folder or s3://bucket/prefix)."""
 
@@ -222,9 +234,7 @@ class Lake:
         if dt is None:
             return pa.table({c: pa.array([], pa.null()) for c in columns or []})
         try:
-            if isinstance(filter, pc.Expression):
-                return dt.to_pyarrow_dataset().to_table(columns=columns, filter=filter)
-            return dt.to_pyarrow_table(columns=columns, filters=filter)
+            return read_delta(dt, columns, filter)
         except Exception as e:  # noqa: BLE001
             raise LakeError(self.table_uri(name), f"cannot read: {e}") from e
 

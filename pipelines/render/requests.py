@@ -213,7 +213,9 @@ def _read_delta(uri: str, options: dict) -> pa.Table:
     """A Delta table with explicit storage options (the shared reader takes them from the environment)."""
     from deltalake import DeltaTable
 
-    return DeltaTable(uri if is_remote(uri) else to_local(uri), storage_options=options).to_pyarrow_table()
+    from pipelines.lake import read_delta
+
+    return read_delta(DeltaTable(uri if is_remote(uri) else to_local(uri), storage_options=options))
 
 
 def _column_map(uri: str, names: Iterable[str]) -> tuple[dict[str, str], list[str]]:

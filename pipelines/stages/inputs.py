@@ -91,13 +91,15 @@ def read_manifest(uri: str) -> pa.Table:
             return pq.read_table(f)
     from deltalake import DeltaTable  # a Delta table folder
 
+    from pipelines.lake import read_delta
+
     options = None
     if is_remote(uri):
         from pipelines.lake import storage_options_from_env
 
         options = storage_options_from_env()
     table_uri = uri if is_remote(uri) else os.path.abspath(to_local(uri))
-    return DeltaTable(table_uri, storage_options=options).to_pyarrow_table()
+    return read_delta(DeltaTable(table_uri, storage_options=options))
 
 
 def is_delta(uri: str) -> bool:
