@@ -47,7 +47,7 @@ def file_size(uri: str | os.PathLike[str]) -> int:
         return path.stat().st_size
     fs, path = fsspec.core.url_to_fs(os.fspath(uri))
     try:
-        info = fs.info(path)
+        info = _fresh(fs, path, fs.info)
     except FileNotFoundError as exc:
         raise MissingFileError(uri, "no such file") from exc
     if info.get("type") == "directory":
@@ -57,12 +57,26 @@ def file_size(uri: str | os.PathLike[str]) -> int:
 
 def open_uri(uri: str | os.PathLike[str], mode: str = "rb", **kwargs: Any) -> IO[Any]:
     """Open a local path or any fsspec URI; the caller closes it (use it as a context manager)."""
+    opener = fsspec.open(os.fspath(uri), mode, **kwargs)
     try:
-        return fsspec.open(os.fspath(uri), mode, **kwargs).open()
+        if "r" not in mode:
+            return opener.open()
+        return _fresh(opener.fs, opener.path, lambda _: opener.open())
     except FileNotFoundError as exc:
         if "r" not in mode:  # writing: the folder is missing, which is not a missing input
             raise
         raise MissingFileError(uri, "no such file") from exc
+
+
+def _fresh(fs, path: str, fn):
+    """`fn(path)`, once more after dropping `fs`'s cached listings when the file seems missing: object-store
+    filesystems (s3fs) answer from a folder listing cached earlier in this process, which may predate the file
+    (another worker, or another job, wrote it since)."""
+    try:
+        return fn(path)
+    except FileNotFoundError:
+        fs.invalidate_cache(path)
+        return fn(path)
 
 
 @contextmanager
