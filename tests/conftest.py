@@ -2,6 +2,11 @@
 
 import pytest
 
+# One S3 server (SeaweedFS) for the whole session. Imported into each test module instead, the session fixture
+# would start one server per module, and fsspec's cached S3 filesystem (keyed by its arguments, not by the
+# AWS_ENDPOINT_URL it was made under) would keep talking to the first one.
+from tests.support.seaweed import seaweed_s3  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def dlib_backend():

@@ -11,7 +11,6 @@ import pyarrow.compute as pc
 import pytest
 
 from pipelines.lake import Lake, LakeError, pack_array, pack_column, storage_options_from_env, unpack_column
-from tests.support.seaweed import seaweed_s3  # noqa: F401 - the session fixture
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -18,7 +18,6 @@ from pipelines.lake import Lake, storage_options_from_env, unpack_column
 from pipelines.preprocess import PreprocessRun, PreprocessSettings, plan_run, run_local, stage_resources
 from pipelines.stages.clips import ClipSettings
 from tests.support.corpus import MAX_VIDEO_SECONDS, copy_good, make_corpus
-from tests.support.seaweed import seaweed_s3  # noqa: F401 - the session fixture
 
 SETTINGS = PreprocessSettings(clips=ClipSettings(max_video_seconds=MAX_VIDEO_SECONDS))
 GOOD = 3

@@ -20,7 +20,6 @@ from space.io.mp4 import frame_count_for
 from space.io.probe import probe
 from space.io.video import read_video
 from space.synth.speech import synthesize_speech
-from tests.support.seaweed import seaweed_s3  # noqa: F401 - the session fixture
 
 
 def _add_rows(table: Path, rows: list[dict]) -> None:
@@ -248,7 +247,7 @@ def test_stage_resources_leave_a_cpu_to_the_tasks_and_fit_the_gpus(cpus, gpus, s
 
 
 @pytest.mark.slow
-def test_a_campaign_on_s3(seaweed_s3, tmp_path, monkeypatch):  # noqa: F811 - fixture
+def test_a_campaign_on_s3(seaweed_s3, tmp_path, monkeypatch):
     """Request table, media and outputs on a real S3 server (SeaweedFS on 127.0.0.1), credentials and endpoint
     from the environment: videos, posters, results and gallery land under the prefix, staging is cleaned."""
     import uuid

