@@ -17,7 +17,6 @@ tests): this module does not import Ray.
 from __future__ import annotations
 
 import hashlib
-import math
 import json
 import sys
 import time
