@@ -26,6 +26,7 @@ from .face.pose_fit import fit_pose
 from .face.tracking import main_face
 
 CROP_SCALE = 2.2  # crop side over the face box's longer side: head, hair and shoulders
+MIN_CROP_SCALE = 1.6  # ... down to this when the photo is too small for CROP_SCALE (before any padding)
 CROP_DROP = 0.15  # the crop centre sits this share of the box height below the box centre (chin and neck)
 MIN_FACE = 48  # pixels: a smaller face is too blurred once upscaled into the crop
 DETECT_SIDE = 1024  # detection runs on the photo downscaled to this longer side (dlib's HOG slows with area)
@@ -39,7 +40,7 @@ class Portrait:
     landmarks: np.ndarray  # (68, 2) pixels, as the backend finds them on the crop
     pose: np.ndarray  # (6,) yaw, pitch, roll, tx, ty, scale (space.face.geometry)
     normalized: np.ndarray  # (68, 3) identity shape, pose-free
-    ring: np.ndarray = field(default=None)  # (R, 3) normalized points around the head that move with it
+    ring: np.ndarray = field(default=None)  # (R, 3) normalized points on the head's outline, moving with it
     iris: np.ndarray = field(default=None)  # (2, 2) iris centres in pixels, image-left eye first
     source: str = "photo"
 
@@ -64,13 +65,11 @@ class Portrait:
         return cls(**{name: arrays[name] for name in cls.ARRAYS}, source=source)
 
 
-def head_ring(normalized: np.ndarray, count: int = 20) -> np.ndarray:
-    """Points on an ellipse around the face (hair, ears, neck) that move rigidly with the head."""
-    centre = normalized[:, :2].mean(0)
-    half = (normalized[:, :2].max(0) - normalized[:, :2].min(0)) / 2
-    angle = np.linspace(0, 2 * np.pi, count, endpoint=False)
-    xy = centre + np.stack([np.cos(angle), np.sin(angle)], 1) * half * [1.45, 1.5]
-    return np.concatenate([xy, np.full((count, 1), 0.6)], axis=1)
+def head_ring(normalized: np.ndarray) -> np.ndarray:
+    """Points on the head's outline (skull, hair, ears, jaw) that move rigidly with it (space.render.deform)."""
+    from .render.deform import head_outline
+
+    return head_outline(normalized)
 
 
 def photo_iris(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -94,9 +93,28 @@ def crop_box(box: np.ndarray) -> tuple[float, float, float]:
     return (x1 + x2) / 2, (y1 + y2) / 2 + CROP_DROP * (y2 - y1), side
 
 
-def crop_square(image: np.ndarray, cx: float, cy: float, side: float, size: int) -> np.ndarray:
-    """The square of `side` pixels centred at (cx, cy), edge-replicated where it leaves the image, resized to
-    size x size (area averaging down, cubic up)."""
+def fit_crop(box: np.ndarray, width: int, height: int) -> tuple[float, float, float]:
+    """The portrait's square crop for a face box, kept inside the photo where it can be: `crop_box`, tightened
+    down to MIN_CROP_SCALE x the face when the photo is smaller than it, then slid (the face off-centre, as in
+    most portraits) until it lies in the photo. Only a photo too small even for that is padded."""
+    cx, cy, side = crop_box(box)
+    face = max(float(box[2] - box[0]), float(box[3] - box[1]))
+    side = min(side, max(min(width, height), MIN_CROP_SCALE * face))
+    half = side / 2
+    # Slide each axis into the photo where the side fits, keeping the face box inside the crop.
+    if side <= width:
+        cx = float(np.clip(cx, half, width - half))
+    if side <= height:
+        cy = float(np.clip(cy, half, height - half))
+    cx = float(np.clip(cx, box[2] - half, box[0] + half))
+    cy = float(np.clip(cy, box[3] - half, box[1] + half))
+    return cx, cy, side
+
+
+def crop_square(image: np.ndarray, cx: float, cy: float, side: float, size: int, soft_border: bool = False) -> np.ndarray:
+    """The square of `side` pixels centred at (cx, cy), resized to size x size (area averaging down, cubic up).
+    Where it leaves the image it is edge-replicated, or with `soft_border` replicated and then blurred (bare
+    replication draws stripes a viewer sees at once; blurred, it reads as out-of-focus surroundings)."""
     height, width = image.shape[:2]
     n = max(1, int(round(side)))
     x0, y0 = int(round(cx - n / 2)), int(round(cy - n / 2))
@@ -104,7 +122,18 @@ def crop_square(image: np.ndarray, cx: float, cy: float, side: float, size: int)
     # The square contains the face box, which lies in the photo, so the two always overlap.
     inner = np.ascontiguousarray(image[max(y0, 0) : min(y1, height), max(x0, 0) : min(x1, width)])
     pads = (max(-y0, 0), max(y1 - height, 0), max(-x0, 0), max(x1 - width, 0))
-    crop = cv2.copyMakeBorder(inner, *pads, cv2.BORDER_REPLICATE) if any(pads) else inner
+    if any(pads) and soft_border:
+        # The photo's edge carried outwards and blurred strongly: smooth out-of-focus surroundings in its colours.
+        crop = cv2.copyMakeBorder(inner, *pads, cv2.BORDER_REPLICATE)
+        blurred = cv2.GaussianBlur(crop, (0, 0), max(1.0, 0.06 * n))
+        outside = np.ones(crop.shape[:2], np.float32)
+        outside[pads[0] : n - pads[1], pads[2] : n - pads[3]] = 0.0
+        outside = cv2.GaussianBlur(outside, (0, 0), max(1.0, 0.015 * n))[..., None]
+        crop = np.clip(crop * (1 - outside) + blurred * outside + 0.5, 0, 255).astype(np.uint8)
+    elif any(pads):
+        crop = cv2.copyMakeBorder(inner, *pads, cv2.BORDER_REPLICATE)
+    else:
+        crop = inner
     if n == size:
         return np.ascontiguousarray(crop)
     interpolation = cv2.INTER_AREA if n > size else cv2.INTER_CUBIC
@@ -138,8 +167,8 @@ def portrait_from_image(
     if face < MIN_FACE:
         raise FaceTooSmallError(source, f"the face is {face:.0f} px, under the {MIN_FACE} px needed ({width}x{height})")
 
-    cx, cy, side = crop_box(box)
-    crop = crop_square(image, cx, cy, side, size)
+    cx, cy, side = fit_crop(box, width, height)
+    crop = crop_square(image, cx, cy, side, size, soft_border=True)
     # Landmarks on the crop itself (the detector's box there fits the crop's pixels); the photo's box mapped into
     # the crop if the detector misses the face at this size.
     found = backend.detect(crop)

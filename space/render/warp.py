@@ -1,10 +1,14 @@
-"""The `warp` renderer: the photo itself, moved piecewise-affinely by the posed landmarks. No weights.
+"""The `warp` renderer: the photo itself, deformed smoothly by the posed landmarks. No weights.
 
-    per portrait (once): control points = the photo's 68 landmarks + a ring around the head (moving rigidly with
-                         the pose) + the image border; one Delaunay triangulation; the eyes with their irises
-                         taken out and the iris textures; the mouth's geometry and colours
-    per frame:           the points where the motion puts them -> one dense inverse map -> one cv2.remap; then
-                         the eyes and the mouth interior drawn over it, each only where it differs from the photo
+    per portrait (once): the head's deformation rig (space.render.deform: landmarks, the head outline moving with
+                         the pose, the neck half way, the torso and background still, a soft head mask); the
+                         eyes with their irises taken out and the iris textures; the mouth's geometry and colours
+    per frame:           the points where the motion puts them -> one thin-plate spline -> a dense backward map
+                         -> one cv2.remap; then the eyes and the mouth interior drawn over it, each only where it
+                         differs from the photo
+
+A thin-plate spline has no creases, so a turning head shows no seams at the hairline, the cheek or the neck (a
+triangle mesh's affine pieces meet at kinks that do), and the soft mask keeps the background still.
 
 Eyes (gaze, blinks): a warp alone smears an iris across the eye white and cannot slide it under a lid, so inside
 each eye's lid contour the frame is layered: the photo's eye with its iris taken out (rows of eye white
@@ -19,7 +23,7 @@ usually) hangs from the upper lip at its own height, as upper teeth do, and belo
 from the photo's lips (lighter towards the tongue when wide open); a closed mouth in the photo gets a light band
 of upper teeth that grows with the opening. Edges are anti-aliased and softened.
 
-Per frame the cost is a few milliseconds at 256 x 256 (see WarpRenderer).
+Per frame the cost is about 10 ms at 512 x 512 on one CPU core (benchmarks/bench_animate.py).
 """
 
 from __future__ import annotations
@@ -31,26 +35,9 @@ import cv2
 import numpy as np
 
 from ..face.eyes import carry_iris, eye_centres
-from ..face.geometry import repose
 from .base import Motion, Renderer
+from .deform import HeadDeformation
 
-
-def border_anchors(width: int, height: int, per_side: int = 4) -> np.ndarray:
-    """Fixed points along the image border (corners included), so the warp covers the whole frame."""
-    xs = np.linspace(0, width - 1, per_side + 1)
-    ys = np.linspace(0, height - 1, per_side + 1)
-    top = np.stack([xs, np.zeros_like(xs)], 1)
-    bottom = np.stack([xs, np.full_like(xs, height - 1)], 1)
-    left = np.stack([np.zeros_like(ys[1:-1]), ys[1:-1]], 1)
-    right = np.stack([np.full_like(ys[1:-1], width - 1), ys[1:-1]], 1)
-    return np.concatenate([top, bottom, left, right])
-
-
-def triangulate(points: np.ndarray) -> np.ndarray:
-    """(N, 2) -> (K, 3) vertex indices of a Delaunay triangulation."""
-    from scipy.spatial import Delaunay
-
-    return Delaunay(np.asarray(points, dtype=np.float64)).simplices.astype(np.int32)
 
 # Per eye (image-left first): left corner, upper lid (left to right), right corner, lower lid (left to right).
 _EYE_POINTS = (np.array([36, 37, 38, 39, 41, 40]), np.array([42, 43, 44, 45, 47, 46]))
@@ -61,78 +48,6 @@ IRIS_RADIUS = 0.21  # of the eye's corner-to-corner width (an iris is ~12 mm acr
 LID_BAND = 1.0  # pixels at 256 along the eyelid contour left to the warp (the lash line)
 MOUTH_MIN_EXCESS = 0.3  # pixels at 256 of extra lip gap (over the photo's) before the mouth interior is redrawn
 MOUTH_FULL_EXCESS = 1.5  # ... and where it is fully redrawn
-
-
-class PiecewiseAffineWarp:
-    """Fixed source points and triangles over an (S, S) image; warps to any destination points.
-
-    Per call: the inverse affine of every triangle (batched 3x3 solves; a pseudo-inverse for collapsed ones),
-    which triangle covers each pixel (cv2.fillConvexPoly at 1/16 px), six coefficient gathers (cv2.LUT) and
-    one cv2.remap. The pixel grid and the source side are computed once."""
-
-    def __init__(self, src: np.ndarray, triangles: np.ndarray, size: int):
-        self.src = np.asarray(src, np.float64)
-        self.triangles = np.asarray(triangles, np.int32)
-        self.size = size
-        self._src_tri = self.src[self.triangles]  # (K, 3, 2)
-        self._xs, self._ys = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
-        # Which triangle covers each pixel (0: none); uint8 when it fits, for cv2.LUT gathers.
-        self._owner = np.zeros((size, size), np.uint8 if len(self.triangles) < 256 else np.int32)
-
-    def coefficients(self, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(K+1, 6) float32 inverse affines (row 0: identity, for pixels no triangle covers) and the (K,) bool
-        mask of destination triangles that have collapsed (under a tenth of a square pixel)."""
-        d = np.asarray(dst, np.float64)[self.triangles]  # (K, 3, 2)
-        e1, e2 = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
-        area = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
-        collapsed = area < 0.1
-        lhs = np.concatenate([d, np.ones(d.shape[:2] + (1,))], axis=-1)  # rows [x y 1]
-        maps = np.empty((len(d), 3, 2))
-        ok = ~collapsed
-        if ok.any():
-            maps[ok] = np.linalg.solve(lhs[ok], self._src_tri[ok])
-        if collapsed.any():  # least squares: a shut eyelid maps to its own line, not to infinity
-            maps[collapsed] = np.linalg.pinv(lhs[collapsed]) @ self._src_tri[collapsed]
-        table = np.empty((len(d) + 1, 6), np.float32)
-        table[0] = [1, 0, 0, 0, 1, 0]
-        table[1:, 0:3] = maps[:, :, 0]
-        table[1:, 3:6] = maps[:, :, 1]
-        return table, collapsed
-
-    def maps(self, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(map_x, map_y) float32 (S, S): where each output pixel samples the source."""
-        table, collapsed = self.coefficients(dst)
-        owner = self._owner
-        owner.fill(0)
-        corners = np.round(np.asarray(dst, np.float64)[self.triangles] * 16).astype(np.int32)
-        live = np.flatnonzero(~collapsed)
-        if collapsed.any():
-            # A collapsed triangle (a shut eyelid) rasterises as a line of pixels sampling what it collapsed (the
-            # eye white): draw those first, then their neighbours' outlines and bodies over them.
-            for k in np.flatnonzero(collapsed):
-                cv2.fillConvexPoly(owner, corners[k], int(k) + 1, cv2.LINE_8, 4)
-            for k in live:
-                cv2.polylines(owner, [corners[k]], True, int(k) + 1, 1, cv2.LINE_8, 4)
-        for k in live:
-            cv2.fillConvexPoly(owner, corners[k], int(k) + 1, cv2.LINE_8, 4)
-        if owner.dtype == np.uint8:  # up to 255 triangles: the gathers are table look-ups
-            cols = np.zeros((6, 256), np.float32)
-            cols[:, : len(table)] = table.T
-            c = [cv2.LUT(owner, cols[i]) for i in range(6)]
-        else:
-            cols = table.T.copy()
-            c = [np.take(cols[i], owner) for i in range(6)]
-        map_x = c[0] * self._xs
-        map_x += c[1] * self._ys
-        map_x += c[2]
-        map_y = c[3] * self._xs
-        map_y += c[4] * self._ys
-        map_y += c[5]
-        return map_x, map_y
-
-    def warp(self, image: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        map_x, map_y = self.maps(dst)
-        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
 def _polygon_mask(shape: tuple[int, int], polygon: np.ndarray) -> np.ndarray:
@@ -514,9 +429,9 @@ _FACING = (
 def _apart(landmarks: np.ndarray, pairs: list[tuple[int, int, int, int]], gap: float) -> np.ndarray:
     """Push each (upper, lower) pair apart to at least `gap` pixels across its corner line (a, b), half each.
 
-    A photo with closed lips has its inner-lip points on top of each other: triangulated as they are, they would
-    be merged or make zero-area source triangles, and the mouth could not open. Both the photo's points and every
-    frame's are kept this far apart, so a frame with the photo's landmarks is still the photo."""
+    A photo with closed lips has its inner-lip points on top of each other, and a shut eye its lids: as control
+    points of the spline they would coincide (a singular system) and the mouth could not open. Both the photo's
+    points and every frame's are kept this far apart, so a frame with the photo's landmarks is still the photo."""
     out = landmarks.copy()
     for upper, lower, a, b in pairs:
         along = out[b] - out[a]
@@ -539,41 +454,45 @@ class _Prepared:
         landmarks = np.asarray(portrait.landmarks, np.float64)[:, :2]
         self.image, self.size = image, size
         self.pose = np.asarray(portrait.pose, np.float64)
-        self.ring = np.asarray(portrait.ring, np.float64)
         iris = getattr(portrait, "iris", None)
         self.iris = eye_centres(landmarks) if iris is None else np.asarray(iris, np.float64)
-        self.anchors = border_anchors(size, size)
-        # Pairs of facing points that (nearly) touch in the photo are kept a pixel apart in every frame's warp.
+        # Facing points (inner lips, lids) are kept a pixel apart in the photo and in every frame: coincident
+        # control points would make the spline's system singular (a shut eye, closed lips).
         self.min_gap = size / 256
-        self.apart = []
-        for group in _FACING:
-            a, b = group[-1]
-            for upper, lower in group[:-1]:
-                if not np.allclose(_apart(landmarks, [(upper, lower, a, b)], self.min_gap), landmarks):
-                    self.apart.append((upper, lower, a, b))
-        held = _apart(landmarks, self.apart, self.min_gap)
-        src = np.concatenate([held, repose(self.ring, self.pose)[:, :2], self.anchors])
-        self.warp = PiecewiseAffineWarp(src, triangulate(src), size)
+        self.pairs = [(upper, lower, *group[-1]) for group in _FACING for upper, lower in group[:-1]]
+        held = _apart(landmarks, self.pairs, self.min_gap)
+        self.deformation = HeadDeformation(held, portrait.normalized, self.pose, size,
+                                           outline=getattr(portrait, "ring", None))
         self.eyes = _Eyes(image, landmarks, self.iris)
         self.mouth = _Mouth(image, landmarks)
 
-    def frame(self, landmarks: np.ndarray, pose: np.ndarray, iris: np.ndarray) -> np.ndarray:
+    def fine_boxes(self, landmarks: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """The output regions where lips and lids move by more than the coarse lattice resolves."""
+        pad = 6 * self.size / 256
+        boxes = []
+        for idx in (np.arange(48, 68), *_EYE_POINTS):
+            pts = landmarks[idx]
+            lo, hi = pts.min(0) - pad, pts.max(0) + pad
+            boxes.append((lo[0], lo[1], hi[0], hi[1]))
+        return boxes
+
+    def frame(self, landmarks: np.ndarray, pose: np.ndarray, iris: np.ndarray,
+              normalized: np.ndarray | None = None) -> np.ndarray:
         landmarks = np.asarray(landmarks, np.float64)[:, :2]
         pose = np.asarray(pose, np.float64)
         scale = pose[5] / self.pose[5]
-        moved = _apart(landmarks, self.apart, self.min_gap) if self.apart else landmarks
-        dst = np.concatenate([moved, repose(self.ring, pose)[:, :2], self.anchors])
-        maps = self.warp.maps(dst)
+        moved = _apart(landmarks, self.pairs, self.min_gap)
+        maps = self.deformation.maps(moved, pose, normalized, self.fine_boxes(moved))
         frame = cv2.remap(self.image, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         frame = self.eyes.paint(frame, maps, landmarks, np.asarray(iris, np.float64), scale)
         return self.mouth.paint(frame, landmarks, scale)
 
 
 class WarpRenderer(Renderer):
-    """Landmark-driven piecewise-affine warping of the photo, with gaze and a drawn mouth interior.
+    """Landmark-driven smooth deformation of the photo, with gaze and a drawn mouth interior.
 
-    Uses the motion's posed landmarks, poses (for the head ring and the face scale) and iris centres; its
-    mouth_open, audio features and emotion are not needed (the landmarks already carry them)."""
+    Uses the motion's posed and normalized landmarks, poses (for the head outline and the face scale) and iris
+    centres; its mouth_open, audio features and emotion are not needed (the landmarks already carry them)."""
 
     name = "warp"
 
@@ -603,10 +522,10 @@ class WarpRenderer(Renderer):
         frames = []
         for i, t in refs:
             prepared, motion = clips[i]
-            frames.append(prepared.frame(motion.landmarks[t], motion.poses[t], motion.iris[t]))
+            frames.append(prepared.frame(motion.landmarks[t], motion.poses[t], motion.iris[t], motion.normalized[t]))
         return np.stack(frames)
 
     def render(self, portrait, motion: Motion) -> Iterator[np.ndarray]:
         prepared, motion = self.start(portrait, motion)
         for t in range(len(motion)):  # one frame at a time: nothing to gain from batching on a CPU
-            yield prepared.frame(motion.landmarks[t], motion.poses[t], motion.iris[t])
+            yield prepared.frame(motion.landmarks[t], motion.poses[t], motion.iris[t], motion.normalized[t])
