@@ -4,26 +4,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The gallery browser test (tests/pipelines/test_gallery.py) plays rendered mp4s in Debian's chromium. Optional:
-# without it that test skips, so a failed install only says so.
-install_chromium() {
-    command -v chromium >/dev/null && return 0
+# Debian packages: chromium plays rendered mp4s in the gallery browser test (tests/pipelines/test_gallery.py);
+# espeak-ng, Festival (a diphone and an HTS voice) and Flite synthesise the phonetic S2L corpus with exact phoneme
+# times (space/synth/tts.py); ffmpeg and sox serve the media tools. All optional for the tests: without them the
+# tests that need them skip, so a failed install only says so.
+APT_PACKAGES=(chromium espeak-ng festival festvox-kallpc16k festvox-us-slt-hts flite ffmpeg sox)
+install_apt_packages() {
+    local missing=() pkg
+    for pkg in "${APT_PACKAGES[@]}"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-        echo "setup: no chromium and no root apt-get to install it; the gallery browser test will be skipped"
+        echo "setup: missing Debian packages (${missing[*]}) and no root apt-get; the tests that need them will skip"
         return 0
     fi
-    local log install=(apt-get install -y -q --no-install-recommends chromium)
+    local log install=(apt-get install -y -q --no-install-recommends "${missing[@]}")
     log=$(mktemp)
     # A fresh machine's package lists may be missing or stale: update once and retry.
     if DEBIAN_FRONTEND=noninteractive "${install[@]}" >"$log" 2>&1 \
         || { apt-get update -q >>"$log" 2>&1 && DEBIAN_FRONTEND=noninteractive "${install[@]}" >>"$log" 2>&1; }; then
-        echo "setup: installed chromium for the gallery browser test"
+        echo "setup: installed ${missing[*]}"
         rm -f "$log"
     else
-        echo "setup: could not install chromium (apt-get log: $log); the gallery browser test will be skipped"
+        echo "setup: could not install ${missing[*]} (apt-get log: $log); the tests that need them will skip"
     fi
 }
-install_chromium
+install_apt_packages
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
