@@ -17,7 +17,10 @@ filled radially) drawn round at the motion's iris centre and clipped by the lids
 warp. A closing eye darkens to a line of lashes. With the photo's own iris centres and lid gap the layer is off
 and the warp alone draws the eyes, so a frame that keeps the photo's eyes shows exactly the photo's eyes.
 
-Mouth: a warp can only stretch what the photo shows between the lips. Where the motion opens the lips further,
+Mouth: a spline cannot close an open photo's lips (control points that nearly meet but must sample a whole gap
+apart make it fold the lips into waves), so it is given the lips held at least the photo's gap apart, and a
+monotone map across the mouth then shuts them over the teeth (`_Mouth.held_open`, `_Mouth.close`). A warp can
+only stretch what the photo shows between the lips: where the motion opens the lips further,
 the inner-lip outline (a monotone curve through the landmarks) is redrawn: whatever the photo shows there (teeth,
 usually) hangs from the upper lip at its own height, as upper teeth do, and below it is a dark cavity coloured
 from the photo's lips (lighter towards the tongue when wide open); a closed mouth in the photo gets a light band
@@ -43,6 +46,10 @@ from .deform import HeadDeformation
 _EYE_POINTS = (np.array([36, 37, 38, 39, 41, 40]), np.array([42, 43, 44, 45, 47, 46]))
 _UPPER_INNER = np.array([60, 61, 62, 63, 64])
 _LOWER_INNER = np.array([60, 67, 66, 65, 64])
+_UPPER_OUTER = np.array([48, 49, 50, 51, 52, 53, 54])
+_LOWER_OUTER = np.array([48, 59, 58, 57, 56, 55, 54])
+_UPPER_LIP = np.array([49, 50, 51, 52, 53, 61, 62, 63])  # what moves with the upper lip (corners stay)
+_LOWER_LIP = np.array([55, 56, 57, 58, 59, 65, 66, 67])
 
 IRIS_RADIUS = 0.21  # of the eye's corner-to-corner width (an iris is ~12 mm across a ~30 mm eye opening)
 LID_BAND = 1.0  # pixels at 256 along the eyelid contour left to the warp (the lash line)
@@ -301,6 +308,70 @@ class _Mouth:
         # Does the photo show the inside of the mouth (teeth)? If not, draw a hint of upper teeth.
         self.synthetic_teeth = float(1.0 - _smoothstep(self.gap / max(self.width, 1e-9), 0.03, 0.08))
 
+    def held_open(self, landmarks: np.ndarray, scale: float):
+        """-> (the landmarks the spline is given, the half gap each lip was moved by across the mouth (33,)).
+
+        A spline asked to close an open photo's lips squeezes the teeth between control points that nearly meet
+        but move apart by the whole gap, and folds the lips into waves. So the spline keeps the lips at least as
+        far apart as the photo's (scaled): each lip, inner and outer contour together, is moved out by half of
+        what the frame's gap lacks, and `close` brings them back together."""
+        origin, axes, width = _mouth_frame(landmarks)
+        if width < 2 or self.width < 2:
+            return landmarks, None
+        u = np.linspace(0, width, 33)
+        gap = np.maximum(_lip(landmarks, _LOWER_INNER, origin, axes, width)(u)
+                         - _lip(landmarks, _UPPER_INNER, origin, axes, width)(u), 0)
+        photo_gap = np.interp(u / width * self.width, *self.gap_profile) * scale
+        half = np.maximum(photo_gap - gap, 0) / 2
+        if half.max() < 0.25:
+            return landmarks, None
+        out = np.array(landmarks, np.float64)
+        for rows, sign in ((_UPPER_LIP, -1.0), (_LOWER_LIP, 1.0)):
+            at = (out[rows] - origin) @ axes[0]
+            out[rows] += sign * np.interp(at, u, half)[:, None] * axes[1]
+        return out, half
+
+    def close(self, maps, landmarks: np.ndarray, half_gap: np.ndarray | None):
+        """Shut the lips that `held_open` held apart: across the mouth, each output pixel samples the held-open
+        map `half_gap` further from the lips' middle line, the whole lip (to its outer contour) rigidly, then
+        fading out over the skin around it (a monotone 1D map per column, so nothing folds). Above the middle
+        line the upper lip, below it the lower: they meet with the photo's teeth hidden between them."""
+        if half_gap is None:
+            return maps
+        origin, axes, width = _mouth_frame(landmarks)
+        u = np.linspace(0, width, 33)
+        upper = _lip(landmarks, _UPPER_INNER, origin, axes, width)(u)
+        lower = _lip(landmarks, _LOWER_INNER, origin, axes, width)(u)
+        upper_outer = _lip(landmarks, _UPPER_OUTER, origin, axes, width)(u)
+        lower_outer = _lip(landmarks, _LOWER_OUTER, origin, axes, width)(u)
+        half = np.maximum(lower - upper, 0) / 2
+        reach = 3.0 * float(half_gap.max()) + 0.15 * width  # keeps the map's slope >= 0.5: monotone
+        size = maps[0].shape[0]
+        mouth = landmarks[48:68]
+        pad = reach + 2
+        x0, y0 = np.maximum(np.floor(mouth.min(0) - pad).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(mouth.max(0) + pad).astype(int) + 1, size)
+        if x1 <= x0 or y1 <= y0:
+            return maps
+        xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
+        rel = np.stack([xs - origin[0], ys - origin[1]], -1)
+        along, across = rel @ axes[0], rel @ axes[1]
+        offset = across - np.interp(along, u, (upper + lower) / 2)
+        below = offset >= 0
+        thickness = np.where(below, np.interp(along, u, np.maximum(lower_outer - lower, 0)),
+                             np.interp(along, u, np.maximum(upper - upper_outer, 0)))
+        beyond = np.abs(offset) - np.interp(along, u, half) - thickness
+        shift = np.interp(along, u, half_gap) * (1.0 - _smoothstep(beyond, 0.0, reach))
+        shift = np.where(below, shift, -shift)
+        sx = (xs + shift * axes[1][0]).astype(np.float32)
+        sy = (ys + shift * axes[1][1]).astype(np.float32)
+        out = []
+        for plane in maps:
+            plane = plane.copy()
+            plane[y0:y1, x0:x1] = cv2.remap(plane, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            out.append(plane)
+        return tuple(out)
+
     def paint(self, frame: np.ndarray, landmarks: np.ndarray, scale: float) -> np.ndarray:
         """Redraw the inner-lip polygon of `frame` where its lips part further than the photo's (landmarks: the
         frame's (68, 2); scale: its face size over the photo's)."""
@@ -476,13 +547,19 @@ class _Prepared:
             boxes.append((lo[0], lo[1], hi[0], hi[1]))
         return boxes
 
+    def maps(self, landmarks: np.ndarray, pose: np.ndarray, normalized: np.ndarray | None = None):
+        """(map_x, map_y) (S, S) float32: the photo pixel each output pixel of the frame samples."""
+        moved = _apart(landmarks, self.pairs, self.min_gap)
+        held, half_gap = self.mouth.held_open(moved, pose[5] / self.pose[5])
+        maps = self.deformation.maps(held, pose, normalized, self.fine_boxes(held))
+        return self.mouth.close(maps, moved, half_gap)
+
     def frame(self, landmarks: np.ndarray, pose: np.ndarray, iris: np.ndarray,
               normalized: np.ndarray | None = None) -> np.ndarray:
         landmarks = np.asarray(landmarks, np.float64)[:, :2]
         pose = np.asarray(pose, np.float64)
         scale = pose[5] / self.pose[5]
-        moved = _apart(landmarks, self.pairs, self.min_gap)
-        maps = self.deformation.maps(moved, pose, normalized, self.fine_boxes(moved))
+        maps = self.maps(landmarks, pose, normalized)
         frame = cv2.remap(self.image, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         frame = self.eyes.paint(frame, maps, landmarks, np.asarray(iris, np.float64), scale)
         return self.mouth.paint(frame, landmarks, scale)

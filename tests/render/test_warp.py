@@ -27,6 +27,8 @@ def identity(portrait: Portrait, frames: int = 1) -> Motion:
 
 
 def grey(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2 or image.shape[-1] == 1:
+        return image.reshape(image.shape[:2]).astype(np.float64)
     return image.astype(np.float64) @ [0.299, 0.587, 0.114]
 
 
@@ -104,6 +106,31 @@ def test_a_closed_mouth_photo_opens_with_a_hint_of_teeth(astronaut, renderer):
     column = grey(frame)[:, int(round(opened[62, 0]))]
     top, bottom = int(np.ceil(opened[62, 1])), int(np.floor(opened[66, 1]))
     assert column[top + 1 : top + 3].mean() > column[bottom - 5 : bottom - 2].mean() + 40  # teeth, then cavity
+
+
+def test_closing_an_open_photo_mouth_hides_the_teeth_without_folding(astronaut, renderer):
+    # The astronaut shows her teeth; a frame with her inner lips brought together must cover them with the lips,
+    # and the map across the mouth must be monotone (a fold samples the photo back and forth: waves of lip).
+    closed = astronaut.landmarks.copy()
+    for upper, lower in ((61, 67), (62, 66), (63, 65)):
+        middle = closed[[upper, lower]].mean(0)
+        closed[upper], closed[lower] = middle - [0, 0.5], middle + [0, 0.5]
+    lower_lip = [55, 56, 57, 58, 59]
+    closed[lower_lip] -= [0, 0.6 * (astronaut.landmarks[66, 1] - astronaut.landmarks[62, 1])]
+    prepared = renderer.prepare(astronaut)
+    map_x, map_y = prepared.maps(closed, astronaut.pose)
+    frame = cv2.remap(astronaut.image, map_x, map_y, cv2.INTER_LINEAR)
+    red = lambda image: image[..., :1].astype(np.float64) - image[..., 1:2]  # noqa: E731  lips are red, teeth white
+    teeth = polygon_mean(red(astronaut.image), astronaut.landmarks[60:68])
+    covered = polygon_mean(red(frame), astronaut.landmarks[60:68])  # where the photo showed teeth
+    assert covered > teeth + 15, (teeth, covered)
+    middle = (closed[62] + closed[66]) / 2
+    for x in np.linspace(closed[61, 0], closed[63, 0], 7).round().astype(int):
+        rows = np.arange(int(closed[51, 1]) - 6, int(closed[57, 1]) + 6)
+        column = map_y[rows, x]
+        steps = np.diff(column)
+        assert (steps > -0.05).all(), (x, steps.min())  # the photo is read downwards only
+        assert column[rows > middle[1] + 1].min() > column[rows < middle[1] - 1].max()  # lips meet, teeth skipped
 
 
 def test_gaze_moves_the_measured_iris(astronaut, renderer):
