@@ -43,6 +43,7 @@ class Portrait:
     ring: np.ndarray = field(default=None)  # (R, 3) normalized points on the head's outline, moving with it
     iris: np.ndarray = field(default=None)  # (2, 2) iris centres in pixels, image-left eye first
     source: str = "photo"
+    window: tuple | None = None  # (centre x, centre y, side) of the crop in the photo's pixels, when known
 
     def __post_init__(self):
         if self.ring is None:
@@ -185,7 +186,7 @@ def portrait_from_image(
         depth = raw[:, 2] - raw[RIGID_INDEX, 2].mean()
         lifted = np.concatenate([landmarks, depth[:, None]], axis=-1)[None]
     normalized = normalize(lifted, poses)[0]
-    return Portrait(crop, landmarks, poses[0], normalized, source=str(source))
+    return Portrait(crop, landmarks, poses[0], normalized, source=str(source), window=(cx, cy, side))
 
 
 def load_portrait(uri: str, size: int = 256, backend: LandmarkBackend | None = None) -> Portrait:

@@ -140,6 +140,7 @@ class HeadDeformation:
         self.jaw_offsets = jaw_offsets(self.landmarks)
         outside_jaw = self.landmarks[1:16] + self.jaw_offsets
         mask = head_mask(np.concatenate([outline_px, outside_jaw]), self.size, self.falloff)
+        self.head_mask = mask  # (S, S): 1 on the head, 0 where nothing moves
         still = still_points(self.landmarks, self.size, face_width)
         # Still points inside the moving head (the border of a tight crop) would pin the hair: drop them.
         ij = np.clip(np.round(still).astype(int), 0, self.size - 1)

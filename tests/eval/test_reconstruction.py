@@ -1,0 +1,82 @@
+"""Self-reconstruction measures on synthetic inputs whose answer is known (no media, no models)."""
+
+import numpy as np
+import pytest
+
+from space.eval.reconstruction import (
+    align, face_box, face_similarity, mouth_correlation, mouth_distance, psnr, seam_band, seam_ratios,
+)
+from space.face.mean_face import MEAN_FACE
+
+
+def faces(openings, scale=100.0, shift=(128.0, 128.0)) -> np.ndarray:
+    """(T, 68, 2) mean faces in pixels whose lower lip drops by `openings` (of the face's scale)."""
+    base = MEAN_FACE[:, :2] * scale + shift
+    out = np.repeat(base[None], len(openings), 0)
+    out[:, 55:60, 1] += np.asarray(openings)[:, None] * scale
+    out[:, 65:68, 1] += np.asarray(openings)[:, None] * scale
+    return out
+
+
+def similar(points: np.ndarray, angle_deg=12.0, scale=1.4, shift=(20.0, -9.0)) -> np.ndarray:
+    a = np.deg2rad(angle_deg)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    return scale * points @ rot.T + shift
+
+
+def test_mouth_correlation_finds_a_late_mouth():
+    rng = np.random.default_rng(0)
+    opening = np.clip(np.convolve(rng.random(120), np.ones(4) / 4, "same") * 0.1, 0, None)
+    real = faces(opening)
+    late = faces(np.concatenate([[opening[0]] * 2, opening[:-2]]))
+    r, lag = mouth_correlation(real, late)
+    assert lag == 2 and r > 0.99
+    r_flat, _ = mouth_correlation(real, faces(np.full(120, 0.05)) + rng.normal(0, 0.01, (120, 68, 2)))
+    assert abs(r_flat) < 0.4
+
+
+def test_mouth_distance_ignores_pose_and_sees_the_mouth():
+    opening = np.linspace(0, 0.08, 10)
+    real = faces(opening)
+    moved = np.stack([similar(f) for f in real])  # the same mouths, another head pose and size
+    np.testing.assert_allclose(mouth_distance(real, moved), 0.0, atol=1e-9)
+    np.testing.assert_allclose(align(moved[3], real[3]), real[3], atol=1e-9)
+    still = mouth_distance(real, real[0])  # the photo held still: error grows with the real opening
+    assert still[0] == pytest.approx(0.0) and np.all(np.diff(still) > 0)
+    half = mouth_distance(real, faces(opening / 2))
+    assert np.all(half[1:] < still[1:]) and np.all(half[1:] > 0)
+    gone = real.copy()
+    gone[4] = np.nan
+    assert np.isnan(mouth_distance(gone, real)[4])
+
+
+def test_face_similarity_and_psnr():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    box = face_box(np.array([[10.0, 10.0], [40.0, 50.0]]), image.shape)
+    assert box == (5, 4, 45, 56)
+    mse, ssim = face_similarity(image, image, box)
+    assert mse == 0 and ssim == pytest.approx(1.0) and psnr(mse) == float("inf")
+    noisy = np.clip(image + rng.normal(0, 10, image.shape), 0, 255).astype(np.uint8)
+    mse, ssim = face_similarity(image, noisy, box)
+    assert 25 < mse < 60 and ssim < 0.999 and 30 < psnr(mse) < 34
+    noisier = np.clip(image + rng.normal(0, 40, image.shape), 0, 255).astype(np.uint8)
+    assert face_similarity(image, noisier, box)[1] < ssim - 0.05
+
+
+def test_seam_ratio_rises_on_a_tear_and_falls_on_a_smear():
+    import cv2
+
+    ys, xs = np.mgrid[0:128, 0:128]
+    stripes = 128 + 60 * np.sin(2 * np.pi * (xs + ys) / 24.0)  # curtains, hair: texture crossing the boundary
+    photo = np.repeat(stripes[..., None], 3, -1).astype(np.uint8)
+    mask = np.zeros((128, 128), np.float32)
+    cv2.circle(mask, (64, 64), 30, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 6)
+    band = seam_band(mask)
+    assert band.any() and not band[64, 64] and not band[0, 0]
+    # The head moved and was pasted back without blending: a cut along its boundary.
+    torn = np.where((mask > 0.5)[..., None], np.roll(photo, (6, 6), axis=(0, 1)), photo)
+    smeared = cv2.GaussianBlur(photo, (0, 0), 3)
+    same, cut, smear = seam_ratios([photo, torn, smeared], photo, band)
+    assert same == pytest.approx(1.0) and cut > 1.05 and smear < 0.8
