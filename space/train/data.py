@@ -156,6 +156,32 @@ def synthetic_clips(count: int, seed: int, feature_config: AudioFeatureConfig = 
     return clips
 
 
+def phonetic_sequences(clips, feature_config: AudioFeatureConfig = AudioFeatureConfig(),
+                       progress: bool = False) -> list[ClipSequence]:
+    """space.synth.phonetic clips -> S2L training clips: recorded audio, emotion, the identity shown as the photo,
+    the landmark targets; the phone timings and the articulators in `info`."""
+    from tqdm import tqdm
+
+    out = []
+    for clip in tqdm(clips, desc="audio features", unit="clip", disable=not progress):
+        out.append(clip_from_arrays(
+            clip_id=clip.clip_id, audio=clip.audio, emotion={clip.plan.emotion: clip.plan.intensity},
+            normalized=clip.normalized, identity=clip.identity, feature_config=feature_config,
+            info={**clip.info, "phones": clip.phones, "articulation": clip.articulation},
+        ))
+    return out
+
+
+def monologue_sequences(monologues, feature_config: AudioFeatureConfig = AudioFeatureConfig(),
+                        progress: bool = False) -> list[ClipSequence]:
+    """space.synth.phonetic monologues -> pose training clips (audio and absolute poses from the rest pose)."""
+    from tqdm import tqdm
+
+    return [clip_from_arrays(clip_id=m.clip_id, audio=m.audio, poses=m.poses, feature_config=feature_config,
+                             info={"accents": m.accents, "liveliness": m.liveliness})
+            for m in tqdm(monologues, desc="monologue features", unit="clip", disable=not progress)]
+
+
 def corpus_digest(count: int, seed: int, **corpus_overrides) -> str:
     from ..synth.corpus import CorpusConfig
 
@@ -188,6 +214,29 @@ def random_warp(rng: np.random.Generator, strength: float = 1.0):
         return out
 
     return warp
+
+
+def spectral_augment(features: torch.Tensor, rng: np.random.Generator, warp: float = 0.12,
+                     masks: int = 2, mask_bins: int = 8) -> torch.Tensor:
+    """(T, W, F) log-mel windows of one clip -> another speaker's and microphone's version of them, for S2L: the
+    mel axis stretched by a factor in 1 +- `warp` (vocal tract length: formants move up or down together, a
+    child's or a deep voice from a synthesiser's few), then up to `masks` bands of up to `mask_bins` bins each
+    flattened to their clip mean (a missing or masked part of the spectrum: the model may not rely on one band).
+    Level and fixed spectral tilt need nothing here: the model standardises each bin per clip."""
+    x = torch.as_tensor(features).float()
+    bins = x.shape[-1]
+    factor = float(np.exp(rng.uniform(-warp, warp)))
+    source = torch.arange(bins, dtype=torch.float32) / factor  # output bin f reads input bin f / factor
+    lo = source.floor().clamp(0, bins - 1).long()
+    hi = (lo + 1).clamp(max=bins - 1)
+    frac = (source - lo.float()).clamp(0, 1)
+    x = x[..., lo] * (1 - frac) + x[..., hi] * frac
+    for _ in range(int(rng.integers(0, masks + 1))):
+        width = int(rng.integers(1, mask_bins + 1))
+        start = int(rng.integers(0, bins - width + 1))
+        band = x[..., start : start + width]
+        x[..., start : start + width] = band.mean(dim=(0, 1), keepdim=True)
+    return x
 
 
 def training_item(features, emotion, *, normalized=None, identity=None, poses=None, landmarks=None, targets=None,
@@ -225,11 +274,18 @@ def collate(items: list[dict]) -> dict[str, torch.Tensor]:
 
 class SequenceDataset:
     """Clips -> random crops in batches. augment: None, "random" (a new identity warp each draw) or "fixed"
-    (one warp per clip, from `seed`: a reproducible validation set of varied faces)."""
+    (one warp per clip, from `seed`: a reproducible validation set of varied faces). crops: "random" (anywhere in
+    a clip) or "start" (from each clip's first frame: for the pose generator, whose frame 0 is the photo at rest
+    and whose motion returns to it). spectral: `spectral_augment` the audio of every random draw."""
 
-    def __init__(self, clips: list[ClipSequence], augment: str | None = None, seed: int = 0, strength: float = 1.0):
+    def __init__(self, clips: list[ClipSequence], augment: str | None = None, seed: int = 0, strength: float = 1.0,
+                 crops: str = "random", spectral: bool = False):
         if augment not in (None, "random", "fixed"):
             raise ValueError(f"augment must be None, 'random' or 'fixed', got {augment!r}")
+        if crops not in ("random", "start"):
+            raise ValueError(f"crops must be 'random' or 'start', got {crops!r}")
+        self.crops = crops
+        self.spectral = spectral  # spectral_augment on every random draw (training only)
         if not clips:
             raise ValueError("a SequenceDataset needs at least one clip")
         self.clips = list(clips)
@@ -261,7 +317,10 @@ class SequenceDataset:
         stop = start + frames
         window = {k: getattr(clip, k)[start:stop] for k in ("normalized", "poses", "landmarks", "targets")
                   if getattr(clip, k) is not None}
-        return training_item(clip.features[start:stop], clip.emotion, identity=clip.identity,
+        features = clip.features[start:stop]
+        if self.spectral and rng is not None:
+            features = spectral_augment(features, rng)
+        return training_item(features, clip.emotion, identity=clip.identity,
                              canonical=clip.canonical, warp=self._warp(index, rng), **window)
 
     _collate = staticmethod(collate)
@@ -270,7 +329,8 @@ class SequenceDataset:
         """`batch_size` random crops, all min(frames, shortest chosen clip) long."""
         chosen = rng.integers(0, len(self.clips), batch_size)
         length = min(frames, *(len(self.clips[i]) for i in chosen))
-        items = [self._item(int(i), int(rng.integers(0, len(self.clips[i]) - length + 1)), length, rng) for i in chosen]
+        starts = [0 if self.crops == "start" else int(rng.integers(0, len(self.clips[i]) - length + 1)) for i in chosen]
+        items = [self._item(int(i), start, length, rng) for i, start in zip(chosen, starts)]
         return self._collate(items)
 
     def clip_batch(self, index: int) -> dict[str, torch.Tensor]:

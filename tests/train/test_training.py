@@ -142,33 +142,53 @@ def test_identity_augmentation_moves_identity_and_targets_together(corpus):
     assert torch.equal(fixed.clip_batch(1)["identity"], fixed.clip_batch(1)["identity"])
 
 
+def needs_engines():
+    from space.synth.tts import available_engines
+
+    reasons = [reason for reason in available_engines().values() if reason is not None]
+    if reasons:
+        pytest.skip("; ".join(reasons))
+
+
 def test_defaults_command_writes_loadable_checkpoints(tmp_path, monkeypatch):
-    monkeypatch.setattr(defaults, "QUICK", {"train_clips": 8, "val_clips": 4, "s2l_steps": 3, "pose_steps": 3})
+    needs_engines()
+    monkeypatch.setattr(defaults, "QUICK", {"train_utterances": 6, "val_utterances": 3, "train_monologues": 2,
+                                            "val_monologues": 2, "s2l_steps": 3, "pose_steps": 3})
     assert defaults.main(["--quick", "--out", str(tmp_path)]) == 0
     for stage in ("s2l", "pose"):
         model, meta = load_checkpoint(tmp_path / f"{stage}.pt", stage=stage)
         t = meta["training"]
         assert t["command"] == f"python -m space.train.defaults --quick --out {tmp_path}"
-        assert t["steps"] == 3 and t["seed"] == 0 and t["data"]["train"]["seed"] != t["data"]["val"]["seed"]
+        assert t["steps"] == 3 and t["seed"] == 0
+        train, val = t["data"]["train"], t["data"]["val"]
+        assert train["config"]["seed"] != val["config"]["seed"] and train["digest"] != val["digest"]
+        assert train["clips"] + train["failed_utterances"] == 6 and train["monologues"] == 2
         assert "val_clips" in t["metrics"] and t["date"]
     assert not (tmp_path / "l2l.pt").exists()
 
 
-def test_shipped_defaults_load_and_run():
+@pytest.fixture(scope="module")
+def shipped():
     paths = [default_checkpoint_path(s) for s in ("s2l", "pose")]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         pytest.skip(f"shipped checkpoints missing ({', '.join(missing)}): run `python -m space.train.defaults`")
     s2l, meta = load_checkpoint(paths[0], stage="s2l")
-    pose, _ = load_checkpoint(paths[1], stage="pose")
+    pose, pose_meta = load_checkpoint(paths[1], stage="pose")
+    return s2l, meta, pose, pose_meta
+
+
+def test_shipped_defaults_load_and_run(shipped):
+    s2l, meta, pose, pose_meta = shipped
     assert isinstance(s2l, Speech2Landmarks) and isinstance(pose, PoseGenerator)
-    assert meta["training"]["command"].startswith("python -m space.train.defaults")
-    # fresh clips (a seed neither training nor validation used), each identity warped
+    for m in (meta, pose_meta):
+        assert m["training"]["command"].startswith("python -m space.train.defaults")
+        assert m["training"]["data"]["source"].startswith("space.synth.phonetic")
+    # The formant corpus (another speech source, a seed nobody trained on), each identity warped.
     val = SequenceDataset(synthetic_clips(8, seed=999), augment="fixed", seed=1)
     m = evaluate_s2l(s2l, val)
-    print(f"\nshipped S2L on fresh clips: mouth error {m['val_mouth_error']:.5f} vs baseline "
+    print(f"\nshipped S2L on formant clips: mouth error {m['val_mouth_error']:.5f} vs baseline "
           f"{m['val_mouth_error_baseline']:.5f} ({m['val_mouth_error_reduction']:.1%} lower)")
-    assert m["val_mouth_error_reduction"] > 0.5
     assert m["val_corner_distance_happy"] > m["val_corner_distance_neutral"] + 0.02
     feats = val.clip_batch(0)["features"]
     out = s2l.predict(feats[0], val.clip_batch(0)["identity"][0], emotion_vector("happy=0.7"))
@@ -178,3 +198,41 @@ def test_shipped_defaults_load_and_run():
     assert deltas.shape == (feats.shape[1], 6)
     assert np.array_equal(deltas, pose.sample(feats, seed=0))
     assert np.all(np.abs(deltas) <= np.array(pose.config.limits))
+    # Real talking heads move a few degrees (benchmarks/eval_head_motion.py): not the formant corpus's sweeps.
+    std = np.stack([pose.sample(feats, seed=k)[:, :3] for k in range(4)]).std(1).mean(0)
+    assert np.all((std > 0.8) & (std < 8.0)), std
+
+
+def test_shipped_s2l_closes_and_rounds_on_sentences_it_never_heard(shipped):
+    """Held-out sentences full of /p b m/ and /u o w/ (space.synth.texts.HELD_OUT), spoken by three voices:
+    the lips must nearly shut on bilabials and narrow on rounded vowels. An energy follower (the S2L trained on
+    formant babble) opens on loud /b m/ to half its vowel opening and keeps rounded and spread vowels alike."""
+    needs_engines()
+    from space.eval.articulation import articulation_report
+    from space.synth.phonetic import identity_base
+    from space.synth.texts import HELD_OUT
+    from space.synth.tts import Espeak, Festival, Flite
+    from space.train.data import audio_windows
+
+    s2l = shipped[0]
+    identity = identity_base("mean_face")
+    voices = {"festival slt (HTS)": lambda t: Festival().synthesize(t, voice="cmu_us_slt_arctic_hts"),
+              "flite awb": lambda t: Flite().synthesize(t, voice="awb"),
+              "espeak-ng en+m3": lambda t: Espeak().synthesize(t, voice="en+m3")}
+    for name, speak in voices.items():
+        reports = []
+        for text in HELD_OUT:
+            utterance = speak(text)
+            landmarks = s2l.predict(audio_windows(utterance.audio), identity, emotion_vector("neutral")).numpy()
+            reports.append(articulation_report(landmarks, utterance.phones, identity))
+        count = sum(r["bilabials"] for r in reports)
+        weights = [r["bilabials"] for r in reports if r["bilabials"]]
+        bilabial = np.average([r["bilabial_opening"] for r in reports if r["bilabials"]], weights=weights)
+        vowels = np.average([r["vowel_opening_around"] for r in reports if r["bilabials"]], weights=weights)
+        rounded = np.nanmean([r["rounded_width"] for r in reports])
+        spread = np.nanmean([r["spread_width"] for r in reports])
+        print(f"\n{name}: {count} bilabials open {bilabial:.3f} vs the vowels around {vowels:.3f}; "
+              f"mouth width rounded {rounded:.3f}, spread {spread:.3f} (of the photo's)")
+        assert count >= 15
+        assert bilabial < 0.35 * vowels, (name, bilabial, vowels)
+        assert rounded < spread - 0.08, (name, rounded, spread)
