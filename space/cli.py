@@ -200,7 +200,7 @@ def _animation_options(p: argparse.ArgumentParser, emotion: str = "neutral") -> 
     g.add_argument("--checkpoints", default=None, metavar="DIR_OR_URI",
                    help="folder or URI with s2l.pt, pose.pt (and l2l.pt + facevid2vid.pth.tar for facevid2vid); "
                         "missing s2l/pose fall back to the shipped defaults")
-    g.add_argument("--size", type=int, choices=[256, 512], default=256, help="output size in pixels (default 256)")
+    g.add_argument("--size", type=int, choices=[256, 512], default=512, help="output size in pixels (default 512)")
     g.add_argument("--landmarks", choices=["dlib", "fan"], default="dlib", help="landmark backend (default dlib)")
     g.add_argument("--device", default="cpu", help="torch device for the models: cpu (default), cuda, cuda:1")
     g.add_argument("--seed", type=int, default=0, help="seed for the sampled head motion and blinks (default 0)")

@@ -51,7 +51,7 @@ class RenderSettings:
 
     out: str  # output prefix: local folder or s3://bucket/prefix
     checkpoints: str | None = None  # folder / URI with s2l.pt, pose.pt [, l2l.pt, facevid2vid.pth.tar]
-    size: int = 256
+    size: int = 512
     landmarks: str = "dlib"
     crf: int = 18
     chunk_seconds: float = 10.0  # frames drawn and encoded per piece of a long video

@@ -28,7 +28,7 @@ class AnimateOptions:
     gaze: tuple[float, float] = (0.0, 0.0)  # (yaw, pitch) degrees relative to the head; + = right / down
     # rendering
     renderer: str = "warp"
-    size: int = 256
+    size: int = 512  # SPACE renders 512 x 512; 256 is faster (and what a 256 face-vid2vid checkpoint draws)
     checkpoints: str | None = None  # folder or URI with s2l.pt, pose.pt (and l2l.pt, facevid2vid.pth.tar)
     landmarks: str = "dlib"  # landmark backend for the photo (and a reference video)
     device: str = "cpu"

@@ -23,7 +23,7 @@ def test_output_is_25fps_h264_aac_with_the_speech_muxed(photo_path, speech, tmp_
     assert info.video.codec == "h264" and info.audio.codec == "aac"
     assert info.video.fps == pytest.approx(25.0, abs=0.01)
     assert abs(info.video.frame_count - want) <= 1 and result.frames == want
-    assert (info.video.width, info.video.height) == (256, 256)
+    assert (info.video.width, info.video.height) == (512, 512)  # the default size, as SPACE
     # the audio track is the input speech: same length, and the waveforms line up
     muxed = load_audio(str(out))
     assert abs(len(muxed) - len(samples)) < 0.03 * 16000
