@@ -21,7 +21,7 @@ def test_facevid2vid_renderer_writes_the_video(checkpoints, photo_path, tmp_path
 
     speech = tmp_path / "short.wav"
     write_wav(speech, synthesize_speech(1.0, seed=1).audio)
-    options = AnimateOptions(renderer="facevid2vid", checkpoints=checkpoints, pose="static", blink_rate=0)
+    options = AnimateOptions(renderer="facevid2vid", checkpoints=checkpoints, size=256, pose="static", blink_rate=0)
     animator = Animator(options)
     result = animator.run(photo_path, str(speech), str(tmp_path / "fv2v.mp4"), progress=False)
     info = probe(str(tmp_path / "fv2v.mp4"))
@@ -37,10 +37,10 @@ def test_l2l_drives_the_keypoints(checkpoints):
     from space.portrait import astronaut_portrait
     from space.render.facevid2vid import FaceVid2VidRenderer, to_tensor
 
-    animator = Animator(AnimateOptions(renderer="facevid2vid", checkpoints=checkpoints))
+    animator = Animator(AnimateOptions(renderer="facevid2vid", checkpoints=checkpoints, size=256))
     portrait = astronaut_portrait(256)
     motion = animator.motion(portrait, np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32),
-                             AnimateOptions(renderer="facevid2vid", checkpoints=checkpoints, pose="static"))
+                             AnimateOptions(renderer="facevid2vid", checkpoints=checkpoints, size=256, pose="static"))
     renderer = animator.renderer()
     assert isinstance(renderer, FaceVid2VidRenderer)
     source = renderer.model.encode(to_tensor(portrait.image, "cpu"))
@@ -64,7 +64,7 @@ def test_a_batch_of_two_clips_draws_what_each_clip_draws_alone(checkpoints):
     photo and its own motion."""
     from space.portrait import astronaut_portrait
 
-    options = AnimateOptions(renderer="facevid2vid", checkpoints=checkpoints, pose="static")
+    options = AnimateOptions(renderer="facevid2vid", checkpoints=checkpoints, size=256, pose="static")
     animator = Animator(options)
     renderer = animator.renderer()
     portrait = astronaut_portrait(256)
