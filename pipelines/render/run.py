@@ -86,13 +86,13 @@ def build_pipeline(settings: RenderSettings, resources: dict[str, Resources], su
     return Pipeline(stages)
 
 
-def model_fingerprints(checkpoints: str | None, renderer: str) -> dict[str, dict]:
+def model_fingerprints(checkpoints: str | None, renderer: str, size: int) -> dict[str, dict]:
     """stage -> {"checkpoint": URI, "sha256": digest} for what this renderer loads (MissingWeightsError when a
     file is missing)."""
     from space.animate.stages import file_sha256, model_files
 
     return {stage: {"checkpoint": uri, "sha256": file_sha256(uri)}
-            for stage, uri in model_files(checkpoints, renderer).items()}
+            for stage, uri in model_files(checkpoints, renderer, size).items()}
 
 
 def request_spec(request: dict, settings: RenderSettings, models: dict) -> str:
@@ -214,7 +214,7 @@ class RenderRun:
         self.weight_errors: dict[str, Exception] = {}
         for renderer in sorted({r["renderer"] for r in table.valid}):
             try:
-                self.models[renderer] = model_fingerprints(settings.checkpoints, renderer)
+                self.models[renderer] = model_fingerprints(settings.checkpoints, renderer, settings.size)
             except Exception as exc:  # noqa: BLE001 - e.g. facevid2vid rows without weights: those rows fail
                 self.weight_errors[renderer] = exc
         self.latest = latest_results(self.lake)

@@ -2,7 +2,9 @@
 
     s2l.pt, pose.pt             our format (space.models.checkpoint); defaults ship inside the package
     l2l.pt, facevid2vid.pth.tar  only for the facevid2vid renderer: L2L maps landmarks into the keypoint space
-                                 of one face-vid2vid checkpoint, so both come from the user
+                                 of one face-vid2vid checkpoint, so both come from the user. Instead of
+                                 facevid2vid.pth.tar the folder may hold SadTalker's release as it downloads
+                                 (SadTalker_V0.0.2_256/512.safetensors, facevid2vid_00189-model.pth.tar)
 """
 
 from __future__ import annotations
@@ -42,15 +44,44 @@ def stage_file(stage: str, checkpoints: str | None, default: bool = True) -> str
         return uri
 
 
-def model_files(checkpoints: str | None, renderer: str) -> dict[str, str]:
+def _exists(uri: str) -> bool:
+    from ..io.uri import file_size
+
+    try:
+        file_size(uri)
+        return True
+    except SpaceError:
+        return False
+
+
+def facevid2vid_files(checkpoints: str | None, size: int) -> dict[str, str]:
+    """The face-vid2vid weights in a checkpoints folder: {"facevid2vid": file} and, when that is one of
+    SadTalker's safetensors with its older checkpoint beside it, {"facevid2vid_he_estimator": that file} (where
+    a safetensors export without a head-pose estimator gets one). Looked for in this order: our/the public
+    name, SadTalker's release for this size, for the other size, SadTalker's older checkpoint."""
+    from ..models.facevid2vid.sadtalker import OLD_CHECKPOINT, safetensors_name
+
+    names = [FACEVID2VID_FILE, safetensors_name(size), safetensors_name(768 - size), OLD_CHECKPOINT]
+    if checkpoints is None:
+        raise MissingWeightsError(FACEVID2VID_FILE, "the facevid2vid renderer needs --checkpoints with a folder "
+                                  f"holding one of {', '.join(names)} and l2l.pt; or use --renderer warp")
+    base = checkpoints.rstrip("/") + "/"
+    found = next((base + name for name in names if _exists(base + name)), None)
+    if found is None:
+        raise MissingWeightsError(base + FACEVID2VID_FILE, f"no face-vid2vid weights in {checkpoints}: expected one "
+                                  f"of {', '.join(names)} (the public format or SadTalker's releases)")
+    files = {"facevid2vid": found}
+    if found.endswith(".safetensors") and _exists(base + OLD_CHECKPOINT):
+        files["facevid2vid_he_estimator"] = base + OLD_CHECKPOINT
+    return files
+
+
+def model_files(checkpoints: str | None, renderer: str, size: int = 512) -> dict[str, str]:
     """stage -> the checkpoint file an animation with this renderer loads (what `Stages` will load)."""
     files = {"s2l": stage_file("s2l", checkpoints), "pose": stage_file("pose", checkpoints)}
     if renderer == "facevid2vid":
-        if checkpoints is None:
-            raise MissingWeightsError(FACEVID2VID_FILE, "the facevid2vid renderer needs --checkpoints with a folder "
-                                      f"holding {FACEVID2VID_FILE} and l2l.pt; or use the warp renderer")
+        files.update(facevid2vid_files(checkpoints, size))
         files["l2l"] = stage_file("l2l", checkpoints, default=False)
-        files["facevid2vid"] = checkpoints.rstrip("/") + "/" + FACEVID2VID_FILE
     return files
 
 
@@ -89,22 +120,14 @@ class Stages:
         return model.to(self.device).eval()
 
     def _load_facevid2vid(self, checkpoints: str | None, size: int):
-        from ..io.uri import file_size
         from ..models.facevid2vid import load_facevid2vid
 
-        if checkpoints is None:
-            raise MissingWeightsError(
-                FACEVID2VID_FILE, f"the facevid2vid renderer needs --checkpoints with a folder holding {FACEVID2VID_FILE} "
-                "(the public face-vid2vid checkpoint format) and l2l.pt; or use --renderer warp",
-            )
-        base = checkpoints.rstrip("/") + "/"
-        config_uri = base + FACEVID2VID_CONFIG
-        try:
-            file_size(config_uri)
-        except SpaceError:
+        files = facevid2vid_files(checkpoints, size)
+        config_uri = checkpoints.rstrip("/") + "/" + FACEVID2VID_CONFIG
+        if not _exists(config_uri):
             config_uri = None  # no config file: the public vox-256 networks
-        self.paths["facevid2vid"] = base + FACEVID2VID_FILE
-        return load_facevid2vid(base + FACEVID2VID_FILE, config_uri, size=size, device=self.device)
+        self.paths.update(files)
+        return load_facevid2vid(files["facevid2vid"], config_uri, size=size, device=self.device)
 
     # -- the operations the pipeline calls ---------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ which it loads with strict=True.
     dense_motion.py       keypoints -> 3D warp field + occlusion map
     generator.py          `generator`: appearance encoder + dense motion + SPADE decoder
     model.py              FaceVid2Vid: encode / estimate / keypoints / render, checkpoint I/O, PARAM_LAYOUT
+    sadtalker.py          SadTalker's releases (SadTalker_V0.0.2_{256,512}.safetensors), read strictly
 
-Imports torch only (fsspec when a checkpoint is read or written).
+Imports torch only (fsspec when a checkpoint is read or written, safetensors for SadTalker's files).
 """
 
 from .config import FaceVid2VidConfig

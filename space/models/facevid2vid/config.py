@@ -83,6 +83,9 @@ class FaceVid2VidConfig:
 
     size: int = 256
     estimator_size: int = 256  # the keypoint detector and head-pose estimator see images of this side
+    # the keypoint detector's own input side when it differs: SadTalker feeds its detector the full-size image
+    # (its 512 release was trained so), while the head-pose estimator stays at estimator_size
+    keypoint_size: int | None = None
     num_kp: int = 15
     image_channel: int = 3
     feature_channel: int = 32  # channels of the appearance feature volume (= generator.reshape_channel)
@@ -114,11 +117,16 @@ class FaceVid2VidConfig:
                             f"({kp.reshape_depth})")
         if self.size % 2 ** g.num_down_blocks or (self.size // 2 ** g.num_down_blocks) % 2 ** g.dense_motion.num_blocks:
             problems.append(f"size {self.size} is not divisible by the generator's and dense motion's downsampling")
-        if (self.estimator_size * kp.scale_factor) % 2 ** kp.num_blocks:
-            problems.append(f"estimator_size {self.estimator_size} x scale_factor {kp.scale_factor} is not divisible "
-                            f"by the keypoint hourglass's downsampling (2**{kp.num_blocks})")
+        if (self.keypoint_input_size * kp.scale_factor) % 2 ** kp.num_blocks:
+            problems.append(f"keypoint input side {self.keypoint_input_size} x scale_factor {kp.scale_factor} is not "
+                            f"divisible by the keypoint hourglass's downsampling (2**{kp.num_blocks})")
         if problems:
             raise ValueError("invalid FaceVid2VidConfig: " + "; ".join(problems))
+
+    @property
+    def keypoint_input_size(self) -> int:
+        """Side of the images the keypoint detector sees (keypoint_size, else estimator_size)."""
+        return self.keypoint_size or self.estimator_size
 
     @property
     def feature_size(self) -> int:

@@ -16,7 +16,7 @@ are the ones its generator was trained on.
 Checkpoints: one `torch.save`d dict with the state dicts under "generator", "kp_detector", "he_estimator" (a
 public training checkpoint also holds "discriminator", optimizer states and "epoch": ignored here, read and
 written by discriminator.py and space.train.facevid2vid). Loading is strict (every key, every shape) and
-reports what is wrong by file and key.
+reports what is wrong by file and key. SadTalker's safetensors releases load the same way (sadtalker.py).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from .config import FaceVid2VidConfig
 from .generator import OcclusionAwareSpadeGenerator
 from .head_pose import HeadPoseEstimator, bins_to_degrees
 from .keypoint_detector import KeypointDetector
+from .sadtalker import OLD_CHECKPOINT, is_safetensors, safetensors_states, sibling
 
 NETWORKS = ("generator", "kp_detector", "he_estimator")
 
@@ -123,21 +124,21 @@ class FaceVid2Vid(nn.Module):
 
     # -- estimators -----------------------------------------------------------------------------------------
 
-    def _estimator_input(self, images: Tensor) -> Tensor:
-        side = self.config.estimator_size
+    @staticmethod
+    def _resized(images: Tensor, side: int) -> Tensor:
         if images.shape[-2:] == (side, side):
             return images
         return F.interpolate(images, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
 
     def estimate(self, images: Tensor) -> Tensor:
         """(B, 3, S, S) in [0, 1] -> (B, 51) head params: yaw, pitch, roll (degrees), t (3), exp (K x 3)."""
-        out = self.he_estimator(self._estimator_input(images))
+        out = self.he_estimator(self._resized(images, self.config.estimator_size))
         angles = torch.stack([bins_to_degrees(out.yaw), bins_to_degrees(out.pitch), bins_to_degrees(out.roll)], 1)
         return torch.cat([angles, out.t.float(), out.exp.float()], dim=1)
 
     def canonical_keypoints(self, images: Tensor) -> Tensor:
         """(B, 3, S, S) in [0, 1] -> (B, K, 3) canonical keypoints in [-1, 1]."""
-        return self.kp_detector(self._estimator_input(images)).float()
+        return self.kp_detector(self._resized(images, self.config.keypoint_input_size)).float()
 
     @staticmethod
     def keypoints(canonical: Tensor, params: Tensor) -> Tensor:
@@ -213,7 +214,7 @@ class FaceVid2Vid(nn.Module):
         """Load a public-format checkpoint into this model, strictly. Raises MissingWeightsError naming the
         file and what is wrong (no file, not a checkpoint, a network missing, keys missing/unexpected, shapes)."""
         text = os.fspath(uri)
-        return self.load_states(read_checkpoint(text, map_location), text)
+        return self.load_states(read_states(text, map_location), text)
 
     def load_states(self, states: Mapping[str, Mapping[str, Tensor]], uri: str = "<state dicts>") -> "FaceVid2Vid":
         """Load {"generator": ..., "kp_detector": ..., "he_estimator": ...} strictly, all checked before any
@@ -231,7 +232,7 @@ class FaceVid2Vid(nn.Module):
         """A model (eval mode, on `map_location` when that names a device) with the weights of a public-format
         checkpoint at a local path or fsspec URI. The file is read and checked before the networks are built."""
         text = os.fspath(uri)
-        states = network_states(read_checkpoint(text, map_location), text)
+        states = read_states(text, map_location)
         model = cls(config or FaceVid2VidConfig()).load_states(states, text)
         if isinstance(map_location, (str, torch.device)):
             model.to(map_location)
@@ -240,9 +241,9 @@ class FaceVid2Vid(nn.Module):
 
 def load_facevid2vid(checkpoint: str | os.PathLike, config_uri: str | os.PathLike | None = None,
                      size: int | None = None, device: Any = "cpu") -> FaceVid2Vid:
-    """The model of a public-format checkpoint (path or fsspec URI), with the network widths of an optional
-    JSON config (`FaceVid2VidConfig.to_dict()`, for a checkpoint that is not vox-256) and the image size
-    `size` (256 or 512; None keeps the config's)."""
+    """The model of a checkpoint (path or fsspec URI) in the public format or one of SadTalker's (sadtalker.py),
+    with the network widths of an optional JSON config (`FaceVid2VidConfig.to_dict()`, for a checkpoint that is
+    not vox-256) and the image size `size` (256 or 512; None keeps the config's)."""
     import dataclasses
     import json
 
@@ -254,6 +255,8 @@ def load_facevid2vid(checkpoint: str | os.PathLike, config_uri: str | os.PathLik
             config = FaceVid2VidConfig.from_dict(json.load(f))
     if size is not None:
         config = dataclasses.replace(config, size=size)
+    if is_safetensors(checkpoint) and config.keypoint_size is None:  # SadTalker's detector sees the full image
+        config = dataclasses.replace(config, keypoint_size=config.size)
     return FaceVid2Vid.from_checkpoint(checkpoint, config, map_location=device).eval()
 
 
@@ -311,6 +314,24 @@ def read_checkpoint(uri: str, map_location: Any = "cpu") -> Mapping[str, Any]:
         raise MissingWeightsError(uri, f"holds a {type(checkpoint).__name__}, not a dict with "
                                        f"{' / '.join(NETWORKS)} state dicts")
     return checkpoint
+
+
+def read_states(uri: str, map_location: Any = "cpu") -> dict[str, dict[str, Tensor]]:
+    """The three state dicts of a checkpoint file: the public torch dict (SadTalker's facevid2vid_00189 is one)
+    or SadTalker's safetensors, whose missing head-pose estimator is taken from the older checkpoint beside it."""
+    if not is_safetensors(uri):
+        return network_states(read_checkpoint(uri, map_location), uri)
+    states = safetensors_states(uri)
+    if "he_estimator" not in states:
+        older = sibling(uri, OLD_CHECKPOINT)
+        try:
+            states["he_estimator"] = network_states(read_checkpoint(older, map_location), older)["he_estimator"]
+        except MissingCheckpointFileError as exc:
+            raise MissingWeightsError(uri, f"holds no he_estimator. keys (SadTalker drives its renderer with a 3DMM "
+                                           f"mapping net instead); the photo's head pose and expression and L2L's "
+                                           f"targets need one: put SadTalker's {OLD_CHECKPOINT}, which has it, "
+                                           f"next to it ({older}: {exc.reason})") from exc
+    return {name: clean_state(states[name], name, uri) for name in NETWORKS}
 
 
 def network_states(checkpoint: Mapping[str, Any], uri: str) -> dict[str, dict[str, Tensor]]:
