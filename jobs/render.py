@@ -49,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "the facevid2vid renderer); missing s2l / pose fall back to the shipped defaults")
     g.add_argument("--renderer", choices=["warp", "facevid2vid"], default="warp",
                    help="renderer of the rows that do not name one")
+    g.add_argument("--driving", choices=["l2l", "zero-shot"], default=d.driving,
+                   help="facevid2vid rows: l2l (an L2L trained against the checkpoint, l2l.pt) or zero-shot (no "
+                   "L2L: the renderer's own motion estimator on the warp renderer's frames)")
     g.add_argument("--size", type=int, choices=[256, 512], default=d.size, help="video size in pixels")
     g.add_argument("--landmarks", choices=["dlib", "fan"], default=d.landmarks, help="landmark backend for photos")
     g.add_argument("--crf", type=int, default=d.crf, help="H.264 quality (lower is better and bigger)")
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = RenderSettings(
         out=args.out, checkpoints=args.checkpoints, size=args.size, landmarks=args.landmarks, crf=args.crf,
         chunk_seconds=args.chunk_seconds, max_seconds=args.max_seconds, whisper_model=args.whisper_model,
-        align_model=args.align_model,
+        align_model=args.align_model, driving=args.driving,
     )
     run = RenderRun(requests, settings, default_renderer=args.renderer, retry_failed=not args.no_retry_failed,
                     gallery=not args.no_gallery)

@@ -80,6 +80,7 @@ def _animate(args: argparse.Namespace) -> None:
         emotion=args.emotion, pose=args.pose, yaw=args.yaw, pitch=args.pitch, roll=args.roll,
         keyframes=args.keyframes or (), pose_temperature=args.pose_temperature, blink_rate=args.blink_rate,
         blink_times=tuple(args.blink_at) if args.blink_at else None, gaze=args.gaze, renderer=args.renderer,
+        driving=args.driving,
         size=args.size, checkpoints=args.checkpoints, landmarks=args.landmarks, device=args.device, seed=args.seed,
     )
     result = animate(args.photo, args.audio, args.output, options, progress=not args.quiet)
@@ -198,8 +199,12 @@ def _animation_options(p: argparse.ArgumentParser, emotion: str = "neutral") -> 
     g.add_argument("--renderer", choices=["warp", "facevid2vid"], default="warp",
                    help="warp: no weights, warps the photo (default); facevid2vid: neural renderer, needs --checkpoints")
     g.add_argument("--checkpoints", default=None, metavar="DIR_OR_URI",
-                   help="folder or URI with s2l.pt, pose.pt (and l2l.pt + facevid2vid.pth.tar for facevid2vid); "
-                        "missing s2l/pose fall back to the shipped defaults")
+                   help="folder or URI with s2l.pt, pose.pt (and l2l.pt + facevid2vid.pth.tar or SadTalker's "
+                        "files for facevid2vid); missing s2l/pose fall back to the shipped defaults")
+    g.add_argument("--driving", choices=["l2l", "zero-shot"], default="l2l",
+                   help="facevid2vid: how its keypoints move. l2l: an L2L trained against the checkpoint (l2l.pt, "
+                        "default); zero-shot: no L2L, the renderer's own motion estimator reads each frame of "
+                        "the warp renderer (a video from a renderer checkpoint alone; docs/architecture.md)")
     g.add_argument("--size", type=int, choices=[256, 512], default=512, help="output size in pixels (default 512)")
     g.add_argument("--landmarks", choices=["dlib", "fan"], default="dlib", help="landmark backend (default dlib)")
     g.add_argument("--device", default="cpu", help="torch device for the models: cpu (default), cuda, cuda:1")

@@ -86,13 +86,13 @@ def build_pipeline(settings: RenderSettings, resources: dict[str, Resources], su
     return Pipeline(stages)
 
 
-def model_fingerprints(checkpoints: str | None, renderer: str, size: int) -> dict[str, dict]:
+def model_fingerprints(checkpoints: str | None, renderer: str, size: int, driving: str = "l2l") -> dict[str, dict]:
     """stage -> {"checkpoint": URI, "sha256": digest} for what this renderer loads (MissingWeightsError when a
     file is missing)."""
     from space.animate.stages import file_sha256, model_files
 
     return {stage: {"checkpoint": uri, "sha256": file_sha256(uri)}
-            for stage, uri in model_files(checkpoints, renderer, size).items()}
+            for stage, uri in model_files(checkpoints, renderer, size, driving).items()}
 
 
 def request_spec(request: dict, settings: RenderSettings, models: dict) -> str:
@@ -100,6 +100,9 @@ def request_spec(request: dict, settings: RenderSettings, models: dict) -> str:
     settings that change pixels, the weights' digests, and for subtitles the Whisper and aligner models."""
     payload = {"request": {k: request.get(k) for k in _SPEC_FIELDS}, "pixels": settings.pixels(),
                "models": {k: v["sha256"] for k, v in models.items()}, "version": RENDER_VERSION}
+    driving = settings.driving_of(request.get("renderer") or "warp")
+    if driving != "l2l":  # (absent for the default, so the specs of earlier runs still hold)
+        payload["driving"] = driving
     if request.get("subtitles"):
         payload["subtitle_models"] = [settings.whisper_model, settings.align_model]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -214,7 +217,8 @@ class RenderRun:
         self.weight_errors: dict[str, Exception] = {}
         for renderer in sorted({r["renderer"] for r in table.valid}):
             try:
-                self.models[renderer] = model_fingerprints(settings.checkpoints, renderer, settings.size)
+                self.models[renderer] = model_fingerprints(settings.checkpoints, renderer, settings.size,
+                                                           settings.driving_of(renderer))
             except Exception as exc:  # noqa: BLE001 - e.g. facevid2vid rows without weights: those rows fail
                 self.weight_errors[renderer] = exc
         self.latest = latest_results(self.lake)

@@ -59,6 +59,13 @@ class RenderSettings:
     whisper_model: str | None = None  # for rows that ask for subtitles
     align_model: str | None = None
     device: str = "cpu"
+    driving: str = "l2l"  # keypoint renderers: "l2l" or "zero-shot" (AnimateOptions.driving)
+
+    def driving_of(self, renderer: str) -> str:
+        """The driving of `renderer`'s rows (the warp renderer has none: always "l2l", the default)."""
+        from space.animate.options import KEYPOINT_RENDERERS
+
+        return self.driving if renderer in KEYPOINT_RENDERERS else "l2l"
 
     @property
     def chunk_frames(self) -> int:
@@ -224,7 +231,8 @@ class AnimateStage(Stage):
 
             s = self.settings
             self.animators[renderer] = Animator(AnimateOptions(
-                renderer=renderer, size=s.size, checkpoints=s.checkpoints, landmarks=s.landmarks, device=s.device))
+                renderer=renderer, size=s.size, checkpoints=s.checkpoints, landmarks=s.landmarks, device=s.device,
+                driving=s.driving_of(renderer)))
         return self.animators[renderer]
 
     def process(self, rows: list[dict]) -> list[dict]:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields, replace
 from .pose import Keyframe, parse_keyframes
 
 RENDERERS = ("warp", "facevid2vid")
+KEYPOINT_RENDERERS = ("facevid2vid",)  # renderers driven by head params (L2L or zero-shot)
+DRIVINGS = ("l2l", "zero-shot")
 SIZES = (256, 512)
 
 
@@ -30,6 +32,9 @@ class AnimateOptions:
     renderer: str = "warp"
     size: int = 512  # SPACE renders 512 x 512; 256 is faster (and what a 256 face-vid2vid checkpoint draws)
     checkpoints: str | None = None  # folder or URI with s2l.pt, pose.pt (and l2l.pt, facevid2vid.pth.tar)
+    # how a keypoint renderer gets its head params: "l2l" (trained against its checkpoint, l2l.pt) or
+    # "zero-shot" (its own motion estimator on the warp renderer's frames: no L2L; space.render.zero_shot)
+    driving: str = "l2l"
     landmarks: str = "dlib"  # landmark backend for the photo (and a reference video)
     device: str = "cpu"
     seed: int = 0
@@ -40,6 +45,11 @@ class AnimateOptions:
             object.__setattr__(self, "keyframes", tuple(parse_keyframes(self.keyframes)) if self.keyframes else ())
         if self.renderer not in RENDERERS:
             raise ValueError(f"renderer {self.renderer!r}: choose one of {', '.join(RENDERERS)}")
+        if self.driving not in DRIVINGS:
+            raise ValueError(f"driving {self.driving!r}: choose one of {', '.join(DRIVINGS)}")
+        if self.driving != "l2l" and self.renderer not in KEYPOINT_RENDERERS:
+            raise ValueError(f"driving {self.driving!r} applies to the keypoint renderers "
+                             f"({', '.join(KEYPOINT_RENDERERS)}), not to {self.renderer!r}")
         if self.size not in SIZES:
             raise ValueError(f"size {self.size}: choose one of {', '.join(map(str, SIZES))}")
         if self.blink_rate < 0:

@@ -46,6 +46,7 @@ class AnimateResult:
     size: int
     renderer: str
     pose_source: str
+    driving: str = "l2l"  # how a keypoint renderer's head params were made (AnimateOptions.driving)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
     models: dict[str, dict] = field(default_factory=dict)  # stage -> checkpoint path and training metadata
 
@@ -69,7 +70,8 @@ class Animator:
         from .stages import load_stages
 
         self.options = options
-        self.stages = load_stages(options.checkpoints, options.renderer, options.device, options.size)
+        self.stages = load_stages(options.checkpoints, options.renderer, options.device, options.size,
+                                  options.driving)
         self._renderer: Renderer | None = None
         self._backend = None
 
@@ -92,7 +94,8 @@ class Animator:
         from .stages import make_renderer
 
         if self._renderer is None:
-            self._renderer = make_renderer(self.options.renderer, self.stages, self.options.device)
+            self._renderer = make_renderer(self.options.renderer, self.stages, self.options.device,
+                                           self.options.driving)
         return self._renderer
 
     def motion(self, portrait, audio: np.ndarray, options: AnimateOptions, timings: dict | None = None,
@@ -155,7 +158,8 @@ class Animator:
         from ..io.mp4 import write_mp4
 
         options = options or self.options
-        fixed = ("renderer", "checkpoints", "device", "landmarks") + (("size",) if options.renderer == "facevid2vid" else ())
+        fixed = ("renderer", "checkpoints", "device", "landmarks", "driving") + (
+            ("size",) if options.renderer == "facevid2vid" else ())
         if any(getattr(options, name) != getattr(self.options, name) for name in fixed):
             raise ValueError(f"{', '.join(fixed)} are fixed per Animator; make another Animator to change them")
         check_output(out, photo, audio, options.pose if options.pose_source == "reference" else None)
@@ -173,7 +177,7 @@ class Animator:
         timings["render_and_encode"] = time.perf_counter() - tick
         return AnimateResult(
             output=os.fspath(out), frames=len(motion), duration=len(speech) / SAMPLE_RATE, fps=FPS, size=options.size,
-            renderer=options.renderer, pose_source=options.pose_source,
+            renderer=options.renderer, pose_source=options.pose_source, driving=options.driving,
             timings={k: round(v, 4) for k, v in timings.items()}, models=self.stages.describe(),
         )
 

@@ -30,13 +30,18 @@ def stage_file(stage: str, checkpoints: str | None, default: bool = True) -> str
     if checkpoints is None and not default:
         raise MissingWeightsError(
             f"{stage}.pt", f"the {stage} stage has no shipped default; pass --checkpoints with a folder holding "
-            f"{stage}.pt (L2L maps into one face-vid2vid checkpoint's keypoints: train it against yours)",
+            f"{stage}.pt (L2L maps into one face-vid2vid checkpoint's keypoints: train it against yours; or drive "
+            f"the renderer without one: --driving zero-shot)",
         )
     try:
         return str(resolve_checkpoint(stage, checkpoints))
-    except MissingWeightsError:
-        if checkpoints is None or not default:
+    except MissingWeightsError as exc:
+        if checkpoints is None:
             raise
+        if not default:
+            raise type(exc)(exc.source, f"{exc.reason}; the {stage} stage has no shipped default (L2L is "
+                                      f"trained against your face-vid2vid checkpoint; without one: --driving "
+                                      f"zero-shot)") from exc
         # a folder made for the facevid2vid renderer may hold only l2l + face-vid2vid: the shipped s2l / pose
         # are the right ones then; the result's `models` says which file was used
         uri = str(resolve_checkpoint(stage, None))
@@ -76,12 +81,13 @@ def facevid2vid_files(checkpoints: str | None, size: int) -> dict[str, str]:
     return files
 
 
-def model_files(checkpoints: str | None, renderer: str, size: int = 512) -> dict[str, str]:
+def model_files(checkpoints: str | None, renderer: str, size: int = 512, driving: str = "l2l") -> dict[str, str]:
     """stage -> the checkpoint file an animation with this renderer loads (what `Stages` will load)."""
     files = {"s2l": stage_file("s2l", checkpoints), "pose": stage_file("pose", checkpoints)}
     if renderer == "facevid2vid":
         files.update(facevid2vid_files(checkpoints, size))
-        files["l2l"] = stage_file("l2l", checkpoints, default=False)
+        if driving == "l2l":
+            files["l2l"] = stage_file("l2l", checkpoints, default=False)
     return files
 
 
@@ -99,7 +105,8 @@ def file_sha256(uri: str, chunk: int = 1 << 20) -> str:
 
 
 class Stages:
-    def __init__(self, checkpoints: str | None, renderer: str, device: str = "cpu", size: int = 256):
+    def __init__(self, checkpoints: str | None, renderer: str, device: str = "cpu", size: int = 256,
+                 driving: str = "l2l"):
         from ..audio.features import AudioFeatures
 
         self.device = torch.device(device)
@@ -110,7 +117,8 @@ class Stages:
         self.l2l = self.facevid2vid = None
         if renderer == "facevid2vid":
             self.facevid2vid = self._load_facevid2vid(checkpoints, size)
-            self.l2l = self._load("l2l", checkpoints, default=False)
+            if driving == "l2l":  # zero-shot driving needs none
+                self.l2l = self._load("l2l", checkpoints, default=False)
         self.audio = AudioFeatures(self.s2l.config.audio_features()).to(self.device)
 
     def _load(self, stage: str, checkpoints: str | None, default: bool = True):
@@ -154,15 +162,16 @@ class Stages:
         return {stage: {"checkpoint": path, **self.meta.get(stage, {})} for stage, path in self.paths.items()}
 
 
-def load_stages(checkpoints: str | None, renderer: str, device: str = "cpu", size: int = 256) -> Stages:
-    return Stages(checkpoints, renderer, device, size)
+def load_stages(checkpoints: str | None, renderer: str, device: str = "cpu", size: int = 256,
+                driving: str = "l2l") -> Stages:
+    return Stages(checkpoints, renderer, device, size, driving)
 
 
-def make_renderer(name: str, stages: Stages, device: str = "cpu"):
+def make_renderer(name: str, stages: Stages, device: str = "cpu", driving: str = "l2l"):
     if name == "warp":
         from ..render.warp import WarpRenderer
 
         return WarpRenderer()
     from ..render.facevid2vid import FaceVid2VidRenderer
 
-    return FaceVid2VidRenderer(stages.facevid2vid, stages.l2l, device=device)
+    return FaceVid2VidRenderer(stages.facevid2vid, stages.l2l, device=device, driving=driving)

@@ -4,6 +4,9 @@
     per frame: L2L(posed landmarks, audio window, emotion, kc) -> head params (51) -> driving keypoints
                -> dense motion + occlusion-aware generator -> frame
 
+With driving="zero-shot" the head params come instead from face-vid2vid's own head-pose estimator run on the warp
+renderer's frames (zero_shot.py): no L2L needed, with the limits that module lists.
+
 Frames are rendered in batches against the encoded photo; the L2L sequence model runs once over the clip. A batch
 may mix frames of several clips (`draw`): each frame then gets its own photo's encoded state.
 """
@@ -18,6 +21,7 @@ from ..models.facevid2vid.model import SourceState
 from ..models.l2l import crop_normalize
 from ..animate.windows import windowed
 from .base import Motion, Renderer
+from .zero_shot import zero_shot_params
 
 
 def to_tensor(image: np.ndarray, device) -> torch.Tensor:
@@ -33,8 +37,12 @@ def to_frames(images: torch.Tensor) -> np.ndarray:
 class FaceVid2VidRenderer(Renderer):
     name = "facevid2vid"
 
-    def __init__(self, model, l2l, device: str = "cpu", batch_size: int = 8):
-        self.model, self.l2l = model, l2l
+    def __init__(self, model, l2l=None, device: str = "cpu", batch_size: int = 8, driving: str = "l2l"):
+        if driving not in ("l2l", "zero-shot"):
+            raise ValueError(f"driving {driving!r}: choose l2l or zero-shot")
+        if driving == "l2l" and l2l is None:
+            raise ValueError("the facevid2vid renderer with driving='l2l' needs an L2L model (or driving='zero-shot')")
+        self.model, self.l2l, self.driving = model, l2l, driving
         self.device = torch.device(device)
         self.batch_size = batch_size
 
@@ -53,8 +61,11 @@ class FaceVid2VidRenderer(Renderer):
 
     @torch.no_grad()
     def start(self, portrait, motion: Motion) -> tuple:
-        """Encode the photo once and run L2L over the whole clip: (SourceState, (T, 51) head params)."""
+        """Encode the photo once and get the whole clip's head params (L2L, or zero-shot from the estimator):
+        (SourceState, (T, 51) head params)."""
         source = self.model.encode(to_tensor(portrait.image, self.device))
+        if self.driving == "zero-shot":
+            return source, zero_shot_params(self.model.estimate, portrait, motion, self.device, self.batch_size)
         return source, self.head_params(source, motion, portrait.image.shape[0])
 
     @torch.no_grad()

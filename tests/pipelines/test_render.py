@@ -212,6 +212,33 @@ def test_subtitles_and_the_facevid2vid_renderer_in_one_batch(tmp_path):
     assert latest[rows[1]["request_id"]]["subtitles"] is None
 
 
+def test_zero_shot_driving_renders_facevid2vid_rows_without_l2l(tmp_path):
+    """--driving zero-shot: a checkpoints folder with only face-vid2vid weights renders facevid2vid rows; their
+    spec says how they were driven (a rerun renders nothing) and the warp rows' spec does not change."""
+    from pipelines.render.run import request_spec
+    from tests.support.tiny_facevid2vid import write_renderer_checkpoints
+
+    table = write_campaign(tmp_path / "campaign", rows=2, seconds=1.0)
+    rows = list(csv.DictReader(open(table, newline="")))
+    rows[0]["renderer"], rows[1]["renderer"] = "warp", "facevid2vid"
+    _rewrite(table, rows)
+    checkpoints = write_renderer_checkpoints(tmp_path / "ckpt")
+    (Path(checkpoints) / "l2l.pt").unlink()
+    settings = RenderSettings(out=str(tmp_path / "out"), checkpoints=checkpoints, size=256, driving="zero-shot")
+    summary = RenderRun(str(table), settings, gallery=False, log=lambda _: None).execute(progress=False)
+    assert (summary.rendered, summary.failed) == (2, 0), summary.errors
+    fv2v = latest_results(Lake(settings.out))[rows[1]["request_id"]]
+    assert fv2v["renderer"] == "facevid2vid" and set(json.loads(fv2v["models"])) == {"s2l", "pose", "facevid2vid"}
+    assert probe(fv2v["output"]).video.frame_count == fv2v["frames"] == 25
+    again = RenderRun(str(table), settings, gallery=False, log=lambda _: None)
+    assert again.todo == []
+    l2l = RenderSettings(out=settings.out, checkpoints=checkpoints, size=256)
+    models = {"s2l": {"sha256": "a"}, "pose": {"sha256": "b"}}
+    warp, keypoint = {"request_id": "w", "renderer": "warp"}, {"request_id": "k", "renderer": "facevid2vid"}
+    assert request_spec(warp, settings, models) == request_spec(warp, l2l, models)
+    assert request_spec(keypoint, settings, models) != request_spec(keypoint, l2l, models)
+
+
 @pytest.mark.slow
 def test_rows_whose_models_are_missing_fail_alone(tmp_path):
     table = write_campaign(tmp_path / "campaign", rows=3, seconds=1.0)
