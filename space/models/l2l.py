@@ -28,7 +28,7 @@ from ..audio.features import AudioFeatureConfig
 from .film import FiLM
 from .s2l import AudioEncoder, check_features, standardize_audio
 
-HEAD_PARAMS = 51  # yaw, pitch, roll, t (3), exp (15 x 3)
+HEAD_PARAMS = 51  # face-vid2vid's: yaw, pitch, roll, t (3), exp (15 x 3)
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,21 @@ class L2LConfig:
     layers: int = 2
     emotions: int = 8
     dropout: float = 0.1
+    # length of the renderer's head-parameter vector: yaw, pitch, roll, t (3), exp (keypoints x 3), then any
+    # extras (LivePortrait's scale: 21 keypoints -> 70); 51 = face-vid2vid's 15 keypoints
+    params: int = HEAD_PARAMS
+
+    def __post_init__(self):
+        if self.params < 6 + 3 * self.keypoints:
+            raise ValueError(f"L2LConfig: params {self.params} < 6 + 3 x {self.keypoints} keypoints")
+
+    def param_groups(self) -> dict[str, slice]:
+        """The parts of the head-parameter vector (what the loss weighs alike and the metrics report)."""
+        exp_end = 6 + 3 * self.keypoints
+        groups = {"angles": slice(0, 3), "translation": slice(3, 6), "expression": slice(6, exp_end)}
+        if self.params > exp_end:
+            groups["scale"] = slice(exp_end, self.params)
+        return groups
 
     def audio_features(self) -> AudioFeatureConfig:
         if self.audio_kind == "mfcc":
@@ -72,13 +87,13 @@ class Landmarks2Latents(nn.Module):
         self.gru = nn.GRU(c, h, num_layers=config.layers, batch_first=True, bidirectional=True,
                           dropout=config.dropout if config.layers > 1 else 0.0)
         self.film_out = FiLM(config.emotions, 2 * h)
-        self.head = nn.Sequential(nn.Linear(2 * h + c, 2 * h), nn.GELU(), nn.Linear(2 * h, HEAD_PARAMS))
-        self.register_buffer("target_mean", torch.zeros(HEAD_PARAMS))
-        self.register_buffer("target_std", torch.ones(HEAD_PARAMS))
+        self.head = nn.Sequential(nn.Linear(2 * h + c, 2 * h), nn.GELU(), nn.Linear(2 * h, config.params))
+        self.register_buffer("target_mean", torch.zeros(config.params))
+        self.register_buffer("target_std", torch.ones(config.params))
 
     def set_target_stats(self, targets: torch.Tensor) -> None:
-        """targets (N, 51) from the training set -> the output's mean and std (std floored at 1e-3)."""
-        targets = torch.as_tensor(targets, dtype=torch.float32).reshape(-1, HEAD_PARAMS)
+        """targets (N, P) from the training set -> the output's mean and std (std floored at 1e-3)."""
+        targets = torch.as_tensor(targets, dtype=torch.float32).reshape(-1, self.config.params)
         self.target_mean.copy_(targets.mean(0))
         self.target_std.copy_(targets.std(0, unbiased=False).clamp_min(1e-3))
 

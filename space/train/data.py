@@ -7,7 +7,7 @@ A clip holds per-frame arrays aligned to 25 fps frames (T rows each) and what is
     normalized (T, 68, 3)   pose-free landmarks (S2L target)           identity (68, 3) the photo's (S2L input)
     poses      (T, 6)       absolute head poses (POSE_FIELDS) (pose generator; deltas are taken per crop)
     landmarks  (T, 68, 3)   posed, crop-normalised (L2L input)         canonical (15, 3) face-vid2vid keypoints
-    targets    (T, 51)      face-vid2vid head parameters (L2L target)
+    targets    (T, P)       the keypoint renderer's head parameters (L2L target; 51 for face-vid2vid)
 
 Any field may be missing; a loop checks that the ones it needs are there. `clip_from_arrays` builds a clip from
 any source (a later issue feeds Delta table rows); `synthetic_clips` from the synthetic corpus without rendering
@@ -44,7 +44,7 @@ class ClipSequence:
     poses: np.ndarray | None = None  # (T, 6)
     landmarks: np.ndarray | None = None  # (T, 68, 3)
     canonical: np.ndarray | None = None  # (15, 3)
-    targets: np.ndarray | None = None  # (T, 51)
+    targets: np.ndarray | None = None  # (T, P)
     info: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -99,7 +99,9 @@ def clip_from_arrays(
     if frames < 2:
         raise ValueError(f"clip {clip_id}: {frames} frame(s) is too short to train on")
     per_frame = {k: v[:frames] for k, v in per_frame.items()}
-    shapes = {"normalized": (68, 3), "poses": (6,), "landmarks": (68, 3), "targets": (51,)}
+    shapes = {"normalized": (68, 3), "poses": (6,), "landmarks": (68, 3)}
+    if "targets" in per_frame:  # any renderer's head-parameter length (checked against the model at training)
+        shapes["targets"] = (per_frame["targets"].shape[-1],) if per_frame["targets"].ndim == 2 else (-1,)
     for key, value in per_frame.items():
         if value.shape[1:] != shapes[key]:
             raise ValueError(f"clip {clip_id}: {key} must be (T, {', '.join(map(str, shapes[key]))}), got {value.shape}")

@@ -234,14 +234,21 @@ def train_pose(train, val, config: PoseConfig = PoseConfig(), steps: int = 600, 
 
 # ---- L2L --------------------------------------------------------------------------------------------------------
 
-_L2L_WEIGHTS = torch.cat([torch.full((3,), 51 / 9), torch.full((3,), 51 / 9), torch.full((45,), 51 / 135)])
+def l2l_weights(config: L2LConfig) -> torch.Tensor:
+    """(P,) loss weights under which each part of the head params (angles, translation, expression[, scale])
+    counts alike, whatever its length; mean 1."""
+    groups = config.param_groups()
+    w = torch.empty(config.params)
+    for part in groups.values():
+        w[part] = config.params / (len(groups) * (part.stop - part.start))
+    return w
 
 
 def l2l_loss(model: Landmarks2Latents, batch: dict, velocity_weight: float = 1.0):
     pred = model.forward_standardized(batch["landmarks"], batch["features"], batch["emotion"], batch["canonical"])
     target = (batch["targets"] - model.target_mean) / model.target_std
-    err = pred - target  # (B, T, 51), standardised
-    w = _L2L_WEIGHTS.to(err.device)  # the rotation, the translation and the 45 expression values count alike
+    err = pred - target  # (B, T, P), standardised
+    w = l2l_weights(model.config).to(err.device)  # the rotation, the translation, the expression count alike
     return weighted_l1(err, w, velocity_weight)
 
 
@@ -250,7 +257,7 @@ def evaluate_l2l(model: Landmarks2Latents, val: SequenceDataset, device="cpu") -
     """Mean absolute error per group (angles in degrees, translation, expression) for the model and for the
     constant baseline (the training targets' mean), and the reduction of the standardised squared error."""
     model.eval()
-    groups = {"angles": slice(0, 3), "translation": slice(3, 6), "expression": slice(6, 51)}
+    groups = model.config.param_groups()
     sums = {f"{w}_{g}": 0.0 for w in ("model", "baseline") for g in groups}
     sq = {"model": 0.0, "baseline": 0.0}
     frames = 0
@@ -275,11 +282,18 @@ def train_l2l(train, val, config: L2LConfig = L2LConfig(), steps: int = 800, lr:
               device: str | torch.device = "cpu", progress: Progress = None, *, batch_size: int = 16,
               frames: int = 50, velocity_weight: float = 1.0, weight_decay: float = 1e-4,
               model: Landmarks2Latents | None = None):
-    """-> (Landmarks2Latents in eval mode, metrics). Clips need landmarks, canonical and targets (T, 51), the
-    latter from the user's face-vid2vid (FaceVid2Vid.estimate on the clip's frames)."""
+    """-> (Landmarks2Latents in eval mode, metrics). Clips need landmarks, canonical and targets (T, P), the
+    latter from the user's keypoint renderer (FaceVid2Vid.estimate on the clip's frames: P = 51; LivePortrait's
+    motion extractor: P = 70, with config.keypoints = 21 and config.params = 70)."""
     train, val = _datasets(train, val)
     train.require("landmarks", "canonical", "targets", who="L2L training")
     val.require("landmarks", "canonical", "targets", who="L2L validation")
+    expected = (model.config if model is not None else config)
+    for clip in train.clips + val.clips:  # every clip in the renderer's parameter space the model predicts
+        if clip.targets.shape[-1] != expected.params or np.shape(clip.canonical) != (expected.keypoints, 3):
+            raise ValueError(f"clip {clip.clip_id}: targets (T, {clip.targets.shape[-1]}) and canonical keypoints "
+                             f"{tuple(np.shape(clip.canonical))} do not fit L2L's params={expected.params}, "
+                             f"keypoints={expected.keypoints} (set L2LConfig for this renderer)")
     torch.manual_seed(seed)
     if model is None:  # a new model takes the output scale of the training targets; one passed in keeps its own
         model = Landmarks2Latents(config)

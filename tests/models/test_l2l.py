@@ -20,6 +20,23 @@ def test_layout_is_the_facevid2vid_contract():
     assert out.shape == (2, 12, 51)
 
 
+def test_param_groups_and_loss_weights_fit_any_renderer():
+    from space.train.loop import l2l_weights
+
+    face_vid2vid, live_portrait = L2LConfig(), L2LConfig(keypoints=21, params=70)
+    assert face_vid2vid.param_groups() == {"angles": slice(0, 3), "translation": slice(3, 6),
+                                           "expression": slice(6, 51)}
+    assert live_portrait.param_groups()["expression"] == slice(6, 69)
+    assert live_portrait.param_groups()["scale"] == slice(69, 70)
+    for config in (face_vid2vid, live_portrait):
+        w = l2l_weights(config)
+        assert w.shape == (config.params,) and torch.isclose(w.mean(), torch.tensor(1.0))
+        sums = [float(w[part].sum()) for part in config.param_groups().values()]
+        assert max(sums) == pytest.approx(min(sums))  # each part counts alike
+    with pytest.raises(ValueError, match="params 50"):
+        L2LConfig(params=50)
+
+
 def test_output_scale_comes_from_the_training_targets():
     model = Landmarks2Latents(SMALL).eval()
     targets = torch.randn(500, 51) * torch.linspace(0.01, 20, 51) + torch.linspace(-5, 5, 51)

@@ -107,6 +107,30 @@ def test_l2l_learns_a_known_mapping(corpus):
     assert m["val_mae_model_expression"] < 0.6 * m["val_mae_baseline_expression"]
 
 
+def test_l2l_learns_liveportraits_parameter_space(corpus):
+    """LivePortrait's head params (21 keypoints: yaw, pitch, roll, t, exp (63), scale = 70) train the same way:
+    every part counts alike in the loss, the scale part is reported on its own, and clips of another space are refused."""
+    from space.models.l2l import L2LConfig
+
+    train, val = (synthetic_clips(16, seed=31), synthetic_clips(4, seed=32))
+    mix = np.random.default_rng(1).normal(0, 1, (63, 204)) / np.sqrt(204) * 8
+    for clip in train + val:
+        frames = len(clip)
+        expression = np.tanh((clip.normalized - clip.identity).reshape(frames, -1) @ mix.T)
+        translation = np.stack([clip.landmarks[:, 30, 0], clip.landmarks[:, 30, 1], np.zeros(frames)], 1)
+        scale = (clip.poses[:, 5:6] / 80).astype(np.float32)
+        clip.targets = np.concatenate([clip.poses[:, :3], translation, expression, scale], 1).astype(np.float32)
+        clip.canonical = clip.identity[:63:3][:21]
+    config = L2LConfig(keypoints=21, params=70, channels=64, hidden=64)
+    model, m = train_l2l(train, val, config, steps=120, lr=2e-3, seed=0)
+    assert model(*[torch.zeros(1, 4, 68, 3), torch.zeros(1, 4, 20, 80), torch.zeros(1, 8),
+                   torch.zeros(1, 21, 3)]).shape == (1, 4, 70)
+    assert m["val_mse_reduction"] > 0.3 and m["val_mae_model_angles"] < 0.75 * m["val_mae_baseline_angles"]
+    assert np.isfinite(m["val_mae_model_scale"]) and np.isfinite(m["val_mae_baseline_scale"])  # scale: its own group
+    with pytest.raises(ValueError, match="do not fit L2L's params=51"):
+        train_l2l(train, val, steps=1)  # the default config is face-vid2vid's 51
+
+
 def test_clips_from_any_arrays(corpus):
     """The loader that later takes Delta rows: audio + per-frame arrays, no corpus needed."""
     src = corpus[0][2]
