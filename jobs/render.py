@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python jobs/ren
 
 from pipelines.cluster import add_cluster_arguments, connect, write_summary  # noqa: E402
 from pipelines.render.stages import RenderSettings  # noqa: E402
+from space.animate.options import RENDERERS  # noqa: E402
 
 DEFAULT_CAMPAIGN = "out/render/campaign"
 DEFAULT_OUT = "out/render"
@@ -46,11 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--no-gallery", action="store_true", help="do not write the review gallery")
     g = p.add_argument_group("models")
     g.add_argument("--checkpoints", help="folder or URI with s2l.pt, pose.pt (and l2l.pt + facevid2vid.pth.tar for "
-                   "the facevid2vid renderer); missing s2l / pose fall back to the shipped defaults")
-    g.add_argument("--renderer", choices=["warp", "facevid2vid"], default="warp",
+                   "the facevid2vid renderer, l2l.pt + LivePortrait's release for liveportrait); missing s2l / pose "
+                   "fall back to the shipped defaults")
+    g.add_argument("--renderer", choices=list(RENDERERS), default="warp",
                    help="renderer of the rows that do not name one")
     g.add_argument("--driving", choices=["l2l", "zero-shot"], default=d.driving,
-                   help="facevid2vid rows: l2l (an L2L trained against the checkpoint, l2l.pt) or zero-shot (no "
+                   help="keypoint-renderer rows (facevid2vid, liveportrait): l2l (an L2L trained against the checkpoint, l2l.pt) or zero-shot (no "
                    "L2L: the renderer's own motion estimator on the warp renderer's frames)")
     g.add_argument("--size", type=int, choices=[256, 512], default=d.size, help="video size in pixels")
     g.add_argument("--landmarks", choices=["dlib", "fan"], default=d.landmarks, help="landmark backend for photos")

@@ -195,14 +195,18 @@ def _animation_options(p: argparse.ArgumentParser, emotion: str = "neutral") -> 
                    help="blink at this time (repeatable); overrides --blink-rate")
     g.add_argument("--gaze", type=_gaze, default=(0.0, 0.0), metavar="YAW,PITCH",
                    help="eye direction relative to the head in degrees (+ = right, down), e.g. 10,-5")
+    from .animate.options import RENDERERS
+
     g = p.add_argument_group("rendering")
-    g.add_argument("--renderer", choices=["warp", "facevid2vid"], default="warp",
-                   help="warp: no weights, warps the photo (default); facevid2vid: neural renderer, needs --checkpoints")
+    g.add_argument("--renderer", choices=list(RENDERERS), default="warp",
+                   help="warp: no weights, warps the photo (default); facevid2vid, liveportrait: neural renderers, "
+                        "need --checkpoints with their weights")
     g.add_argument("--checkpoints", default=None, metavar="DIR_OR_URI",
                    help="folder or URI with s2l.pt, pose.pt (and l2l.pt + facevid2vid.pth.tar or SadTalker's "
-                        "files for facevid2vid); missing s2l/pose fall back to the shipped defaults")
+                        "files for facevid2vid; l2l.pt + LivePortrait's release folders for liveportrait); missing "
+                        "s2l/pose fall back to the shipped defaults")
     g.add_argument("--driving", choices=["l2l", "zero-shot"], default="l2l",
-                   help="facevid2vid: how its keypoints move. l2l: an L2L trained against the checkpoint (l2l.pt, "
+                   help="keypoint renderers: how their keypoints move. l2l: an L2L trained against the checkpoint (l2l.pt, "
                         "default); zero-shot: no L2L, the renderer's own motion estimator reads each frame of "
                         "the warp renderer (a video from a renderer checkpoint alone; docs/architecture.md)")
     g.add_argument("--size", type=int, choices=[256, 512], default=512, help="output size in pixels (default 512)")

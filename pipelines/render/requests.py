@@ -16,7 +16,7 @@ Columns (names case-insensitive, aliases in brackets; anything else is kept in `
     yaw, pitch, roll           constant head turn in degrees
     blink                      blinks per minute, "off", or "at:1.2,3.4" (seconds)
     gaze                       "yaw,pitch" in degrees
-    renderer                   "warp" or "facevid2vid" (blank: the job's default)
+    renderer                   "warp", "facevid2vid" or "liveportrait" (blank: the job's default)
     output [output_name]       the video's path under the job's output prefix (default "<request_id>.mp4")
     subtitles [subtitle_language]  blank: none; "auto"; or a Whisper language code
     seed                       optional int (default derived from request_id)

@@ -50,7 +50,7 @@ class RenderSettings:
     """Job-wide settings. The ones that change pixels (size, landmarks, crf) are part of each request's spec."""
 
     out: str  # output prefix: local folder or s3://bucket/prefix
-    checkpoints: str | None = None  # folder / URI with s2l.pt, pose.pt [, l2l.pt, facevid2vid.pth.tar]
+    checkpoints: str | None = None  # folder / URI with s2l.pt, pose.pt [, l2l.pt, a keypoint renderer's weights]
     size: int = 512
     landmarks: str = "dlib"
     crf: int = 18

@@ -7,8 +7,8 @@ from dataclasses import dataclass, fields, replace
 
 from .pose import Keyframe, parse_keyframes
 
-RENDERERS = ("warp", "facevid2vid")
-KEYPOINT_RENDERERS = ("facevid2vid",)  # renderers driven by head params (L2L or zero-shot)
+RENDERERS = ("warp", "facevid2vid", "liveportrait")
+KEYPOINT_RENDERERS = ("facevid2vid", "liveportrait")  # renderers driven by head params (L2L or zero-shot)
 DRIVINGS = ("l2l", "zero-shot")
 SIZES = (256, 512)
 
@@ -31,7 +31,7 @@ class AnimateOptions:
     # rendering
     renderer: str = "warp"
     size: int = 512  # SPACE renders 512 x 512; 256 is faster (and what a 256 face-vid2vid checkpoint draws)
-    checkpoints: str | None = None  # folder or URI with s2l.pt, pose.pt (and l2l.pt, facevid2vid.pth.tar)
+    checkpoints: str | None = None  # folder or URI with s2l.pt, pose.pt (and l2l.pt + a keypoint renderer's weights)
     # how a keypoint renderer gets its head params: "l2l" (trained against its checkpoint, l2l.pt) or
     # "zero-shot" (its own motion estimator on the warp renderer's frames: no L2L; space.render.zero_shot)
     driving: str = "l2l"

@@ -5,6 +5,10 @@
                                  of one face-vid2vid checkpoint, so both come from the user. Instead of
                                  facevid2vid.pth.tar the folder may hold SadTalker's release as it downloads
                                  (SadTalker_V0.0.2_256/512.safetensors, facevid2vid_00189-model.pth.tar)
+    l2l.pt, LivePortrait release  only for the liveportrait renderer: the folder holds the release as it
+                                 downloads (base_models/*.pth, retargeting_models/*.pth; directly or under
+                                 liveportrait/) and an L2L trained against its keypoints (params=70)
+With --driving zero-shot a keypoint renderer needs no l2l.pt.
 """
 
 from __future__ import annotations
@@ -81,13 +85,35 @@ def facevid2vid_files(checkpoints: str | None, size: int) -> dict[str, str]:
     return files
 
 
+def liveportrait_files(checkpoints: str | None) -> dict[str, str]:
+    """{"liveportrait/<network>": file} of the LivePortrait release in a checkpoints folder (all five must be
+    there; the loader names a missing one)."""
+    from ..models.liveportrait import release_files
+
+    if checkpoints is None:
+        raise MissingWeightsError("liveportrait", "the liveportrait renderer needs --checkpoints with a folder "
+                                  "holding LivePortrait's release (base_models/, retargeting_models/) and l2l.pt "
+                                  "(or --driving zero-shot); or use --renderer warp")
+    return {f"liveportrait/{name}": uri for name, uri in release_files(checkpoints).items()}
+
+
+def renderer_files(checkpoints: str | None, renderer: str, size: int) -> dict[str, str]:
+    """The weights files of a keypoint renderer (none for the warp renderer)."""
+    if renderer == "facevid2vid":
+        return facevid2vid_files(checkpoints, size)
+    if renderer == "liveportrait":
+        return liveportrait_files(checkpoints)
+    return {}
+
+
 def model_files(checkpoints: str | None, renderer: str, size: int = 512, driving: str = "l2l") -> dict[str, str]:
     """stage -> the checkpoint file an animation with this renderer loads (what `Stages` will load)."""
+    from .options import KEYPOINT_RENDERERS
+
     files = {"s2l": stage_file("s2l", checkpoints), "pose": stage_file("pose", checkpoints)}
-    if renderer == "facevid2vid":
-        files.update(facevid2vid_files(checkpoints, size))
-        if driving == "l2l":
-            files["l2l"] = stage_file("l2l", checkpoints, default=False)
+    files.update(renderer_files(checkpoints, renderer, size))
+    if renderer in KEYPOINT_RENDERERS and driving == "l2l":
+        files["l2l"] = stage_file("l2l", checkpoints, default=False)
     return files
 
 
@@ -114,11 +140,14 @@ class Stages:
         self.meta: dict[str, dict] = {}
         self.s2l = self._load("s2l", checkpoints)
         self.pose = self._load("pose", checkpoints)
-        self.l2l = self.facevid2vid = None
+        self.l2l = self.keypoint_model = None  # a keypoint renderer's networks (face-vid2vid or LivePortrait)
         if renderer == "facevid2vid":
-            self.facevid2vid = self._load_facevid2vid(checkpoints, size)
-            if driving == "l2l":  # zero-shot driving needs none
-                self.l2l = self._load("l2l", checkpoints, default=False)
+            self.keypoint_model = self._load_facevid2vid(checkpoints, size)
+        elif renderer == "liveportrait":
+            self.keypoint_model = self._load_liveportrait(checkpoints)
+        if self.keypoint_model is not None and driving == "l2l":  # zero-shot driving needs none
+            self.l2l = self._load("l2l", checkpoints, default=False)
+            check_l2l_fits(self.l2l, self.keypoint_model, renderer, self.paths["l2l"])
         self.audio = AudioFeatures(self.s2l.config.audio_features()).to(self.device)
 
     def _load(self, stage: str, checkpoints: str | None, default: bool = True):
@@ -136,6 +165,12 @@ class Stages:
             config_uri = None  # no config file: the public vox-256 networks
         self.paths.update(files)
         return load_facevid2vid(files["facevid2vid"], config_uri, size=size, device=self.device)
+
+    def _load_liveportrait(self, checkpoints: str | None):
+        from ..models.liveportrait import load_liveportrait
+
+        self.paths.update(liveportrait_files(checkpoints))
+        return load_liveportrait(checkpoints, device=self.device)
 
     # -- the operations the pipeline calls ---------------------------------------------------------------------
 
@@ -162,6 +197,16 @@ class Stages:
         return {stage: {"checkpoint": path, **self.meta.get(stage, {})} for stage, path in self.paths.items()}
 
 
+def check_l2l_fits(l2l, model, renderer: str, uri: str) -> None:
+    """An L2L drives the keypoint space it was trained against: same keypoint count, same head-param length."""
+    num_kp, params = model.layout.num_kp, model.layout.size
+    if (l2l.config.keypoints, l2l.config.params) != (num_kp, params):
+        raise MissingWeightsError(uri, f"this L2L was trained for {l2l.config.keypoints} keypoints and "
+                                       f"{l2l.config.params} head params, the {renderer} renderer has {num_kp} and "
+                                       f"{params}: train L2L against this renderer's keypoints (jobs/train.py "
+                                       f"--stage l2l), or drive it with --driving zero-shot")
+
+
 def load_stages(checkpoints: str | None, renderer: str, device: str = "cpu", size: int = 256,
                 driving: str = "l2l") -> Stages:
     return Stages(checkpoints, renderer, device, size, driving)
@@ -173,5 +218,7 @@ def make_renderer(name: str, stages: Stages, device: str = "cpu", driving: str =
 
         return WarpRenderer()
     from ..render.facevid2vid import FaceVid2VidRenderer
+    from ..render.liveportrait import LivePortraitRenderer
 
-    return FaceVid2VidRenderer(stages.facevid2vid, stages.l2l, device=device, driving=driving)
+    cls = LivePortraitRenderer if name == "liveportrait" else FaceVid2VidRenderer
+    return cls(stages.keypoint_model, stages.l2l, device=device, driving=driving)

@@ -48,7 +48,7 @@ class FaceVid2VidRenderer(Renderer):
 
     @torch.no_grad()
     def head_params(self, source, motion: Motion, size: int) -> torch.Tensor:
-        """(T, 51) face-vid2vid head params for the clip, from L2L."""
+        """(T, P) head params for the clip (51 for face-vid2vid), from L2L."""
         if motion.audio_features is None or motion.emotion is None:
             raise ValueError("the facevid2vid renderer needs the motion's audio features and emotion")
         landmarks = torch.as_tensor(crop_normalize(motion.landmarks, size), device=self.device)
@@ -70,6 +70,10 @@ class FaceVid2VidRenderer(Renderer):
 
     @torch.no_grad()
     def draw(self, clips, refs) -> np.ndarray:
+        return to_frames(self.render_batch(clips, refs))
+
+    def render_batch(self, clips, refs) -> torch.Tensor:
+        """Frames `refs` ((clip index, frame index) pairs) of the started `clips` -> (B, 3, S, S) in [0, 1]."""
         params = torch.stack([clips[i][1][t] for i, t in refs])  # (B, 51)
         used = sorted({i for i, _ in refs})
         if len(used) == 1:  # one photo: its batch-1 state is shared by every frame
@@ -79,5 +83,5 @@ class FaceVid2VidRenderer(Renderer):
             items = torch.tensor([slot[i] for i, _ in refs], device=self.device)
             source = SourceState(*(torch.cat([getattr(clips[i][0], name) for i in used])[items]
                                    for name in ("feature", "kp_canonical", "params", "kp_source")))
-        kp = self.model.keypoints(source.kp_canonical.expand(len(refs), -1, -1), params)  # (B, 15, 3)
-        return to_frames(self.model.render(source, kp))
+        kp = self.model.keypoints(source.kp_canonical.expand(len(refs), -1, -1), params)  # (B, K, 3)
+        return self.model.render(source, kp)
