@@ -31,8 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="jobs/preprocess.py",
         description=(
             "Cut talking-head videos into speech clips and extract per-frame 3D landmarks, head pose, normalized "
-            "landmarks, audio features, transcripts with word times (with --whisper-model) and face-vid2vid "
-            "keypoints (with --facevid2vid) into Delta tables (videos, clips, sequences, transcripts, errors, "
+            "landmarks, audio features, transcripts with word times (with --whisper-model) and a keypoint "
+            "renderer's keypoints (with --facevid2vid or --liveportrait) into Delta tables (videos, clips, sequences, transcripts, errors, "
             "runs). Re-running skips what the lake already has for the same settings; bad inputs land in the "
             "errors table with the stage and the reason, and the job goes on."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -64,9 +64,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--align-model", help="wav2vec2 folder or URI for word alignment (default: Whisper's word times)")
     g.add_argument("--language", help="language code (default: detected per clip)")
     g.add_argument("--compute-type", default="default", help="CTranslate2 compute type (float16 on GPU by default)")
-    g = p.add_argument_group("face-vid2vid keypoints")
-    g.add_argument("--facevid2vid", help="public-format face-vid2vid checkpoint (path or URI). Without it, no keypoints")
-    g.add_argument("--facevid2vid-config", help="JSON of the network widths, for a checkpoint that is not vox-256")
+    g = p.add_argument_group("keypoint-renderer keypoints (L2L's training targets; one renderer per lake)")
+    k = g.add_mutually_exclusive_group()
+    k.add_argument("--facevid2vid", help="public-format or SadTalker face-vid2vid checkpoint (path or URI). Without "
+                   "it or --liveportrait, no keypoints")
+    k.add_argument("--liveportrait", metavar="FOLDER", help="LivePortrait's release folder (base_models/, "
+                   "retargeting_models/; path or URI): its 21 keypoints and 70 head params per frame")
+    g.add_argument("--facevid2vid-config", help="JSON of the network widths, for weights that are not the public ones "
+                   "(FaceVid2VidConfig, or LivePortraitConfig with --liveportrait)")
     g.add_argument("--keypoint-size", type=int, choices=[256, 512], default=256, help="the checkpoint's image size")
     g = add_cluster_arguments(p)
     g.add_argument("--landmark-actors", type=int, help="landmark actors (default: one per GPU, or per spare CPU)")
@@ -82,8 +87,9 @@ def settings_from(args: argparse.Namespace) -> PreprocessSettings:
                            max_crowded=args.max_crowded),
         transcripts=TranscriptSettings(model=args.whisper_model, align_model=args.align_model,
                                        language=args.language, compute_type=args.compute_type),
-        keypoints=KeypointSettings(checkpoint=args.facevid2vid, config=args.facevid2vid_config,
-                                   size=args.keypoint_size),
+        keypoints=KeypointSettings(checkpoint=args.facevid2vid or args.liveportrait, config=args.facevid2vid_config,
+                                   size=args.keypoint_size,
+                                   renderer="liveportrait" if args.liveportrait else "facevid2vid"),
     )
 
 
@@ -107,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         cluster = connect(args)
         from pipelines.ray_adapter import run_ray
 
-        resources = stage_resources(cluster.cpus, cluster.gpus, bool(args.whisper_model), bool(args.facevid2vid),
+        resources = stage_resources(cluster.cpus, cluster.gpus, bool(args.whisper_model),
+                                    bool(args.facevid2vid or args.liveportrait),
                                     args.landmark_actors)
         print(f"lake {run.lake.uri}; {cluster.describe()}; settings {settings.settings_id}")
         summary = run.execute(run_ray, resources, cluster.device)

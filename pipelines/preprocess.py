@@ -68,7 +68,7 @@ class PreprocessSettings:
     keypoints: KeypointSettings = KeypointSettings()
 
     def to_dict(self) -> dict:
-        return {"pipeline_version": PIPELINE_VERSION, **asdict(self)}
+        return {"pipeline_version": PIPELINE_VERSION, **asdict(self), "keypoints": self.keypoints.to_dict()}
 
     @property
     def settings_id(self) -> str:

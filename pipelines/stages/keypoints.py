@@ -1,12 +1,14 @@
-"""face-vid2vid keypoint parameters of every clip frame (only when a face-vid2vid checkpoint is given).
+"""A keypoint renderer's head parameters of every clip frame (only when its weights are given): face-vid2vid's
+(a public-format or SadTalker checkpoint) or LivePortrait's (its release folder).
 
 These are Landmarks2Latents' training targets, so the crop is the one the animation uses on a photo
 (`space.portrait.crop_box`: 2.2x the face box, a little below its centre), held steady over the clip: one side
 (the median) and a centre smoothed over 9 frames, so the keypoints move with the head, not with a jittering crop.
 
 Per clip, packed into `keypoints`:
-    params     (T, 51)  yaw, pitch, roll (degrees), translation (3), expression (15 x 3): FaceVid2Vid.estimate
-    canonical  (15, 3)  the canonical keypoints of the clip's first frame
+    params     (T, P)   yaw, pitch, roll (degrees), translation (3), expression (K x 3) [, scale]: the model's
+                        `estimate` (face-vid2vid: K = 15, P = 51; LivePortrait: K = 21, P = 70)
+    canonical  (K, 3)   the canonical keypoints of the clip's first frame
     crops      (T, 3)   crop centre x, y and side in source pixels (maps landmarks into the crop for L2L)
 """
 
@@ -25,15 +27,28 @@ from space.portrait import crop_box, crop_square
 __all__ = ["KeypointSettings", "KeypointStage", "clip_crops"]
 
 
+KEYPOINT_MODELS = ("facevid2vid", "liveportrait")
+
+
 @dataclass(frozen=True)
 class KeypointSettings:
-    checkpoint: str | None = None  # a public-format face-vid2vid checkpoint (path or URI); None: no keypoints
-    config: str | None = None  # JSON of FaceVid2VidConfig for a checkpoint that is not vox-256
-    size: int = 256  # the crop size the checkpoint was trained at (256 or 512)
+    # face-vid2vid: a public-format or SadTalker checkpoint (path or URI); liveportrait: its release folder;
+    # None: no keypoints
+    checkpoint: str | None = None
+    config: str | None = None  # JSON of the network widths (FaceVid2VidConfig / LivePortraitConfig), if not the public
+    size: int = 256  # the crop size the checkpoint was trained at (256 or 512; LivePortrait resizes to 256)
     batch_frames: int = 32
+    renderer: str = "facevid2vid"  # whose keypoints: facevid2vid or liveportrait
+
+    def __post_init__(self):
+        if self.renderer not in KEYPOINT_MODELS:
+            raise ValueError(f"keypoints of renderer {self.renderer!r}: choose one of {', '.join(KEYPOINT_MODELS)}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if self.renderer == "facevid2vid":  # the settings of lakes made before LivePortrait keep their id
+            del out["renderer"]
+        return out
 
 
 def clip_crops(boxes: np.ndarray, window: int = 9) -> np.ndarray:
@@ -54,16 +69,29 @@ class KeypointStage(Stage):
     def __init__(self, settings: KeypointSettings, fps: float = 25.0, device: str = "cpu",
                  resources: Resources | None = None):
         if not settings.checkpoint:
-            raise ValueError("KeypointStage needs a face-vid2vid checkpoint (KeypointSettings.checkpoint)")
+            raise ValueError(f"KeypointStage needs the {settings.renderer} weights (KeypointSettings.checkpoint)")
         self.settings, self.fps, self.device = settings, fps, device
         super().__init__(resources)
         self.model = None
 
     def setup(self) -> None:
-        from space.models.facevid2vid import load_facevid2vid
-
         limit_threads(self.resources.cpus)
         s = self.settings
+        if s.renderer == "liveportrait":
+            from space.models.liveportrait import LivePortraitConfig, load_liveportrait
+
+            config = None
+            if s.config:
+                import json
+
+                from space.io.uri import open_uri
+
+                with open_uri(s.config, "r") as f:
+                    config = LivePortraitConfig.from_dict(json.load(f))
+            self.model = load_liveportrait(s.checkpoint, config, device=self.device)
+            return
+        from space.models.facevid2vid import load_facevid2vid
+
         self.model = load_facevid2vid(s.checkpoint, s.config, size=s.size, device=self.device)
 
     def process(self, rows: list[dict]) -> list[dict]:

@@ -362,6 +362,8 @@ def run_training(stage: str, lake: Lake, checkpoints: str, preset: TrainPreset, 
         return done
     start = time.time()
     table = clip_table(lake, stage, settings_id)
+    if stage == "l2l":  # L2L's output is the lake's keypoint space: face-vid2vid's (15, 51) or LivePortrait's (21, 70)
+        preset = fit_l2l_preset(preset, table, lake.uri)
     val_ids = validation_ids(table, lake)
     datasets = training_datasets(table, stage, preset.frames, preset.stride)
     datasets["train"] = materialize_if_small(datasets["train"], _window_bytes(table, preset))
@@ -436,6 +438,20 @@ def _window_bytes(table, preset: TrainPreset) -> float:
     frames = table.filter(pc.equal(table.column("split"), "train")).column("num_frames").to_numpy()
     windows = np.maximum(0, (frames - preset.frames) // preset.stride + 1).sum()
     return float(windows) * preset.frames * (20 * 80 + 300) * 4
+
+
+def fit_l2l_preset(preset: TrainPreset, table, uri: str) -> TrainPreset:
+    """`preset` with L2L's keypoints and params set to the lake's keypoints (the renderer they came from); a
+    preset that names other sizes is an error naming both."""
+    import dataclasses
+
+    (k, _), (_, p) = table.column("kp_canonical_shape")[0].as_py(), table.column("kp_params_shape")[0].as_py()
+    model = dict(preset.model)
+    for name, value in (("keypoints", k), ("params", p)):
+        if model.setdefault(name, value) != value:
+            raise ValueError(f"{uri}: the lake's keypoints are {k} x 3 with {p} head params, the preset's L2L "
+                             f"wants {name}={model[name]}; leave it out and it follows the lake")
+    return dataclasses.replace(preset, model=model)
 
 
 def _target_stats(table) -> list:

@@ -193,3 +193,45 @@ def test_a_stage_may_split_an_item_into_several_rows():
     out = run_items([{"id": str(i), "video_id": f"v{i}", "x": i} for i in range(3)], halves, "split")
     assert [r["id"] for r in out if not r.get("error")] == ["0a", "0b", "1a", "1b"]
     assert [(r["id"], r["video_id"], r["kind"]) for r in out if r.get("error")] == [("2", "v2", "exception")]
+
+
+def test_keypoint_stage_extracts_liveportraits_params_and_keeps_old_settings_ids(tmp_path):
+    """With LivePortrait's release folder the stage stores its 70 head params and 21 canonical keypoints per clip
+    (what L2L trains on for the liveportrait renderer): the model's estimate on the crop the stage cuts. A missing
+    release fails the stage's setup naming the file; face-vid2vid settings keep the id they had before the field existed."""
+    import torch
+
+    from pipelines.blobs import pack_arrays, unpack_arrays
+    from pipelines.stages.keypoints import KeypointSettings, KeypointStage, clip_crops
+    from space.io.mp4 import write_mp4
+    from space.io.video import read_video
+    from space.portrait import crop_square
+    from tests.support.tiny_liveportrait import write_release
+
+    rng = np.random.default_rng(0)
+    frames = np.repeat(rng.integers(0, 255, (1, 96, 96, 3), dtype=np.uint8), 6, axis=0)
+    frames[3:] = np.roll(frames[3:], 4, axis=2)  # the "head" moves halfway through
+    video = write_mp4(str(tmp_path / "clip.mp4"), frames, np.zeros(6 * 640, np.float32), fps=25)
+    boxes = np.tile(np.array([[30.0, 25.0, 66.0, 70.0]], np.float32), (6, 1))
+    row = {"id": "c1", "uri": video, "start_frame": 0, "num_frames": 6, "face": pack_arrays(boxes=boxes)}
+    model = write_release(tmp_path / "liveportrait")
+    settings = KeypointSettings(checkpoint=str(tmp_path), renderer="liveportrait", batch_frames=4)
+    stage = KeypointStage(settings)
+    stage.setup()
+    out = stage.process([row])[0]
+    kp = unpack_arrays(out["keypoints"])
+    assert kp["params"].shape == (6, 70) and kp["canonical"].shape == (21, 3) and kp["crops"].shape == (6, 3)
+    decoded = read_video(video).frames
+    crop = clip_crops(boxes)[4]
+    image = torch.from_numpy(crop_square(decoded[4], *crop, 256)).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        np.testing.assert_allclose(kp["params"][4], model.estimate(image)[0].numpy(), atol=1e-4)
+    assert not np.allclose(kp["params"][0], kp["params"][4])
+
+    missing = KeypointStage(KeypointSettings(checkpoint=str(tmp_path / "nowhere"), renderer="liveportrait"))
+    with pytest.raises(Exception, match=r"nowhere/base_models/appearance_feature_extractor\.pth"):
+        missing.setup()
+    assert "renderer" not in KeypointSettings(checkpoint="a.pth.tar").to_dict()
+    assert KeypointSettings(checkpoint="lp", renderer="liveportrait").to_dict()["renderer"] == "liveportrait"
+    with pytest.raises(ValueError, match="choose one of facevid2vid, liveportrait"):
+        KeypointSettings(renderer="emoportrait")

@@ -71,3 +71,22 @@ def test_presets_and_overrides():
         apply_overrides(base, ["epoch=2"])
     with pytest.raises(ValueError, match="no preset"):
         preset("s2l", "huge")
+
+
+def test_l2l_preset_follows_the_lakes_keypoint_space():
+    """A lake of LivePortrait keypoints trains an L2L with 21 keypoints and 70 params, face-vid2vid's 15 and 51;
+    a preset naming other sizes is refused with both named."""
+    import dataclasses
+
+    import pyarrow as pa
+
+    from pipelines.train.trainer import fit_l2l_preset
+
+    def table(k, p):
+        return pa.table({"kp_canonical_shape": [[k, 3]], "kp_params_shape": [[40, p]]})
+
+    assert fit_l2l_preset(preset("l2l", "tiny"), table(21, 70), "lake").model == {"keypoints": 21, "params": 70}
+    fitted = fit_l2l_preset(preset("l2l", "tiny"), table(15, 51), "lake")
+    assert fitted.model == {"keypoints": 15, "params": 51} and fitted.epochs == preset("l2l", "tiny").epochs
+    with pytest.raises(ValueError, match=r"lake: the lake's keypoints are 21 x 3 with 70 head params.*params=51"):
+        fit_l2l_preset(dataclasses.replace(preset("l2l", "tiny"), model={"params": 51}), table(21, 70), "lake")
