@@ -21,6 +21,8 @@ No GPU numbers: the facevid2vid renderer at 512 needs a session with a GPU and f
 face-vid2vid, frames of several requests per renderer batch) with the facevid2vid renderer at --size (512) and
 RANDOM weights in the real formats (a temp checkpoints folder: facevid2vid.pth.tar with the public vox widths,
 facevid2vid.json, l2l.pt; the shipped s2l.pt / pose.pt; --tiny: the narrow test widths, for a CPU smoke run).
+--renderer liveportrait measures LivePortrait instead (its release layout at the release widths, random, and an
+L2L for its 21 keypoints; it draws 512 and resizes to --size).
 --requests (8) campaign rows of --seconds (10) of speech go through PrepareStage, then, per --frames-per-batch
 value (16; "8,16,32" gives one result each), one untimed warm-up request and the timed
 `AnimateStage.process_stream(rows)`, consumed fully (cuda synchronised). Per value: frames/s, the seconds inside
@@ -121,6 +123,33 @@ def _stub_av() -> str:
         return "stub (PyAV not installed; the model stage decodes and encodes nothing)"
 
 
+def write_liveportrait_checkpoints(folder: Path, tiny: bool) -> dict:
+    """LivePortrait's release layout with random weights (release widths, or tests.support.tiny_liveportrait's
+    narrow ones) under folder/liveportrait/, and an L2L for its 21 keypoints and 70 params."""
+    import torch
+
+    from space.models.checkpoint import save_checkpoint
+    from space.models.l2l import L2LConfig, Landmarks2Latents
+    from space.models.liveportrait import LivePortrait
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    if tiny:
+        from tests.support.tiny_liveportrait import write_release
+
+        model = write_release(folder / "liveportrait", input_size=256)
+    else:
+        model = LivePortrait()
+        model.save_release(folder / "liveportrait")
+    l2l = Landmarks2Latents(L2LConfig(keypoints=21, params=70))
+    save_checkpoint(str(folder / "l2l.pt"), l2l, "l2l", {"note": "random init, for benchmarks/bench_render.py"})
+    return {"widths": "tests.support.tiny_liveportrait (narrow, 21 keypoints)" if tiny else
+            "the release's (LivePortraitConfig defaults, src/config/models.yaml)",
+            "liveportrait_parameters": sum(p.numel() for p in model.parameters()),
+            "l2l_parameters": sum(p.numel() for p in l2l.parameters()),
+            "s2l_pose": "the shipped space/checkpoints/s2l.pt and pose.pt"}
+
+
 def write_checkpoints(folder: Path, size: int, tiny: bool) -> dict:
     """Random-init weights in the real formats (tests/support/tiny_facevid2vid.write_renderer_checkpoints'
     layout): facevid2vid.pth.tar (public layout) + facevid2vid.json (its widths) + l2l.pt. No s2l.pt / pose.pt:
@@ -156,7 +185,7 @@ def write_checkpoints(folder: Path, size: int, tiny: bool) -> dict:
 
 def prepare_rows(folder: Path, settings, requests: int, seconds: float) -> list[dict]:
     """`requests` + 1 (the last one is the warm-up) campaign rows of `seconds` of speech through PrepareStage,
-    as the job hands them to AnimateStage (validated, with "id" and "spec", renderer facevid2vid)."""
+    as the job hands them to AnimateStage (validated, with "id" and "spec"; the renderer is set per run)."""
     from pipelines.render.campaign import write_campaign
     from pipelines.render.requests import load_requests
     from pipelines.render.stages import PrepareStage
@@ -343,7 +372,12 @@ def model_stage(args, parser) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-render-model-") as tmp:
         tmp = Path(tmp)
         tick = time.perf_counter()
-        weights = {} if args.prepare_only else write_checkpoints(tmp / "checkpoints", args.size, args.tiny)
+        if args.prepare_only:
+            weights = {}
+        elif args.renderer == "liveportrait":
+            weights = write_liveportrait_checkpoints(tmp / "checkpoints", args.tiny)
+        else:
+            weights = write_checkpoints(tmp / "checkpoints", args.size, args.tiny)
         weights["seconds_to_make"] = round(time.perf_counter() - tick, 1)
         settings = RenderSettings(out=str(tmp / "out"), checkpoints=str(tmp / "checkpoints"), size=args.size,
                                   device=str(device))
@@ -371,9 +405,10 @@ def model_stage(args, parser) -> dict:
                       f"{requests} x {seconds:g} s + the warm-up's; {prepare['seconds']} s)", flush=True)
                 if args.prepare_only:
                     return {"prepared": args.save_prepared, "rows": len(rows), "size": args.size}
+        rows = [{**r, "renderer": args.renderer} for r in rows]
         timed_rows, warmup = rows[:-1], rows[-1]
-        print(f"{len(timed_rows)} requests x {seconds:g} s + 1 warm-up; renderer facevid2vid at {args.size} "
-              f"({'tiny' if args.tiny else 'vox'} widths, random weights) on {device}, {args.dtype}", flush=True)
+        print(f"{len(timed_rows)} requests x {seconds:g} s + 1 warm-up; renderer {args.renderer} at {args.size} "
+              f"({'tiny' if args.tiny else 'public'} widths, random weights) on {device}, {args.dtype}", flush=True)
 
         # bfloat16: autocast around the renderer's start (photo encode, L2L) and draw (face-vid2vid), where the
         # compute is. Not around Animator.motion: it hands AudioFeatures' output to numpy, and numpy has no
@@ -383,8 +418,10 @@ def model_stage(args, parser) -> dict:
         stage = AnimateStage(settings, frames_per_batch=batches[0])
         tick = time.perf_counter()
         stage.setup()
-        animator = stage.animator("facevid2vid")  # the models load here (as in the actor's first batch)
+        animator = stage.animator(args.renderer)  # the models load here (as in the actor's first batch)
         renderer = animator.renderer()
+        if args.compile:  # the keypoint model's frame path (warp + generator); the warm-up pays the compile
+            renderer.model.render = torch.compile(renderer.model.render, dynamic=False)
         sync()
         load_seconds = time.perf_counter() - tick
         timers = {"motion": Timed(animator, "motion"), "start": Timed(renderer, "start", autocast),
@@ -440,12 +477,14 @@ def model_stage(args, parser) -> dict:
                 "L2L + the photo's encode per request, then face-vid2vid frames of several requests per batch, "
                 "packed into chunk rows); after setup(), the models' load and, per frames_per_batch value, one "
                 "untimed warm-up request (its speech cut to max(2 batches, 1 s)). No prepare, no encode.",
-        "renderer": "facevid2vid",
+        "renderer": args.renderer,
         "size": args.size,
         "weights": weights,
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
         "dtype": args.dtype,
+        "compile": "torch.compile(model.render, dynamic=False), compiled in each batch size's warm-up"
+                   if args.compile else False,
         "autocast": f"torch.autocast({device.type!r}, dtype=torch.bfloat16) around the renderer's start and draw; "
                     "the motion (S2L, pose) stays float32: Animator.motion hands AudioFeatures' output to numpy, "
                     "which has no bfloat16" if args.dtype == "bfloat16" else None,
@@ -483,12 +522,16 @@ def main(argv=None) -> dict:
     p.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the local Ray of run 2")
     p.add_argument("--out", default=None, help=f"JSON to write (default {RESULTS.relative_to(RESULTS.parents[2])}; "
                    f"{MODEL_STAGE_RESULTS.relative_to(RESULTS.parents[2])} with --model-stage)")
-    m = p.add_argument_group("--model-stage: AnimateStage alone with the facevid2vid renderer (random weights)")
+    m = p.add_argument_group("--model-stage: AnimateStage alone with a keypoint renderer (random weights)")
     m.add_argument("--model-stage", action="store_true",
                    help="time the render job's model stage instead of the whole job (see above)")
     m.add_argument("--requests", type=int, default=8,
                    help="timed requests (one more is made for the warm-up; with --prepared: at most the file's)")
     m.add_argument("--size", type=int, default=512, choices=(256, 512), help="image side (default 512)")
+    m.add_argument("--compile", action="store_true",
+                   help="torch.compile the renderer's frame path (model.render); the untimed warm-ups compile it")
+    m.add_argument("--renderer", default="facevid2vid", choices=("facevid2vid", "liveportrait"),
+                   help="the keypoint renderer measured (default facevid2vid; liveportrait draws 512)")
     m.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default cuda when there is one)")
     m.add_argument("--frames-per-batch", default="16",
                    help="frames per renderer batch; several, comma-separated, give one result each (e.g. 8,16,32)")
