@@ -130,6 +130,22 @@ def file_sha256(uri: str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+#: video frames the face moves ahead of its sound. S2L learns the mouth of the sound it hears (the corpus's
+#: targets sit on the synthesisers' phone times); real faces lead it: the lips close before a /b/ is heard and
+#: open before the vowel, and a video frame shows the instant its 40 ms of audio begins. Measured on
+#: ../shared/data/videos (benchmarks/eval_reconstruction.py): the generated mouth opening matched the real one
+#: best 2 frames late (median over the videos), so the landmarks are advanced by 2.
+MOUTH_LEAD_FRAMES = 2
+
+
+def advance(frames: np.ndarray, lead: int) -> np.ndarray:
+    """(T, ...) -> (T, ...) shifted `lead` frames earlier; the last frame is held for the end (lead 0: as is)."""
+    if lead <= 0 or len(frames) == 0:
+        return frames
+    lead = min(lead, len(frames) - 1)
+    return np.concatenate([frames[lead:], np.repeat(frames[-1:], lead, 0)], 0)
+
+
 class Stages:
     def __init__(self, checkpoints: str | None, renderer: str, device: str = "cpu", size: int = 256,
                  driving: str = "l2l"):
@@ -183,11 +199,13 @@ class Stages:
         return emotion_vector(spec)
 
     @torch.no_grad()
-    def speech_to_landmarks(self, features: torch.Tensor, identity: np.ndarray, emotion: np.ndarray) -> np.ndarray:
+    def speech_to_landmarks(self, features: torch.Tensor, identity: np.ndarray, emotion: np.ndarray,
+                            lead: int = MOUTH_LEAD_FRAMES) -> np.ndarray:
+        """(1, T, W, F) audio windows -> (T, 68, 3) normalized landmarks, `lead` frames ahead of the sound."""
         ident = torch.as_tensor(identity, dtype=torch.float32, device=self.device)[None]
         emo = torch.as_tensor(emotion, dtype=torch.float32, device=self.device)[None]
         landmarks = windowed(lambda a, b: self.s2l.predict(features[:, a:b], ident, emo)[0], features.shape[1])
-        return landmarks.double().cpu().numpy()  # (T, 68, 3)
+        return advance(landmarks.double().cpu().numpy(), lead)  # (T, 68, 3)
 
     @torch.no_grad()
     def sample_pose(self, features: torch.Tensor, seed: int, temperature: float) -> np.ndarray:
