@@ -23,6 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..face.geometry import fit_similarity
 from .lipsync import best_lag_correlation, mouth_opening
 
 #: points a similarity is fitted on: eye corners and the nose (they do not move with speech)
@@ -36,20 +37,9 @@ def mouth_correlation(real: np.ndarray, generated: np.ndarray, max_lag: int = 2)
     return best_lag_correlation(mouth_opening(real[:n]), mouth_opening(generated[:n]), max_lag)
 
 
-def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares scale, rotation (2, 2) and shift mapping src (N, 2) points onto dst (Umeyama)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    u, sigma, vt = np.linalg.svd(d.T @ s)
-    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
-    rot = u @ sign @ vt
-    scale = float((sigma * np.diag(sign)).sum() / max((s**2).sum(), 1e-12))
-    return scale, rot, mu_d - scale * mu_s @ rot.T
-
-
 def align(landmarks: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """(68, 2) landmarks moved by the similarity that puts their rigid points onto `reference`'s."""
-    scale, rot, shift = _similarity(landmarks[RIGID_POINTS], reference[RIGID_POINTS])
+    scale, rot, shift = fit_similarity(landmarks[RIGID_POINTS], reference[RIGID_POINTS])
     return scale * landmarks @ rot.T + shift
 
 

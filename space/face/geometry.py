@@ -152,3 +152,14 @@ def compose_pose(reference: np.ndarray, delta: np.ndarray) -> np.ndarray:
     yaw, pitch, roll = matrix_to_euler(rot)
     txy = ref[3:5] + d[..., 3:5] * ref[5]
     return np.concatenate([np.stack([yaw, pitch, roll], -1), txy, ref[5] * np.exp(d[..., 5:6])], axis=-1)
+
+
+def fit_similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares scale, rotation (2, 2) and shift mapping src (N, 2) points onto dst (Umeyama)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    u, sigma, vt = np.linalg.svd(d.T @ s)
+    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ sign @ vt
+    scale = float((sigma * np.diag(sign)).sum() / max((s**2).sum(), 1e-12))
+    return scale, rot, mu_d - scale * mu_s @ rot.T

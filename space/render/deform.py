@@ -6,7 +6,8 @@
       outline  points over the skull and hair, ear to ear (the portrait's `ring`), moving rigidly with the pose,
                and points just outside the jaw line that follow the jaw
       neck     points below the jaw that move half as far (the neck bends; the torso does not turn with the head)
-      still    the torso, an outer contour around the head and the image border: they do not move
+      surround a loose contour around the head, outside its mask, carried rigidly with the head
+      still    the torso: it does not move
     -> one thin-plate spline from the frame's points to the photo's (space.render.tps): smooth everywhere, so no
        seam at the hairline, the cheek or the neck
     -> its displacement times a soft head mask (1 on the head, falling to 0 across the band between the outline
@@ -23,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..face.geometry import repose
+from ..face.geometry import fit_similarity, repose
 from .tps import GridEvaluator, ThinPlateSpline
 
 LATTICE_DIVISIONS = 64  # the coarse lattice: size / 64 pixels between nodes
@@ -37,6 +38,10 @@ BETWEEN = ((37, 19, 0.5), (38, 20, 0.5), (43, 23, 0.5), (44, 24, 0.5))
 #: deeper than this, the temples and cheeks do not fold over each other in a turn.
 CONTOUR_DEPTH = 0.55
 SMOOTHING = 1e-7  # spline regularisation (in units of the image size): exact to ~1e-3 px, never singular
+#: the mask's fall-off is at least this many times the head's largest displacement: output pixel p samples the
+#: photo at p + mask(p) * d(p), which folds (ripples in the hair and the background) where d * mask' > 1; the
+#: smoothstep's steepest slope is 1.5 / fall-off, so 2 keeps that below 0.75
+FOLD_MARGIN = 2.0
 
 
 def head_outline(normalized: np.ndarray) -> np.ndarray:
@@ -78,23 +83,23 @@ def neck_points(normalized: np.ndarray) -> np.ndarray:
     return np.stack([chin[0] + xs, np.full(3, chin[1] + 0.42 * width), np.full(3, 0.4 * width)], 1)
 
 
-def still_points(photo_landmarks: np.ndarray, size: int, face_width_px: float, per_side: int = 8) -> np.ndarray:
-    """(M, 2) pixels that never move: the torso below the neck, a loose contour around the head, the border."""
+def still_points(photo_landmarks: np.ndarray, face_width_px: float) -> np.ndarray:
+    """(7, 2) pixels that never move: the torso below the neck. (The image border needs no points: the head
+    mask holds everything outside the moving head still, and border points inside a risen head would pin its
+    hair and fold it.)"""
     lm = np.asarray(photo_landmarks, np.float64)[:, :2]
-    centre = lm[27:36].mean(0)  # the nose
-    chin = lm[8]
-    w = float(face_width_px)
-    torso_y = chin[1] + 0.75 * w
-    torso = np.stack([centre[0] + np.linspace(-1.6, 1.6, 7) * w, np.full(7, torso_y)], 1)
+    centre_x, w = lm[27:36, 0].mean(), float(face_width_px)
+    return np.stack([centre_x + np.linspace(-1.6, 1.6, 7) * w, np.full(7, lm[8, 1] + 0.75 * w)], 1)
+
+
+def surround_points(photo_landmarks: np.ndarray, face_width_px: float) -> np.ndarray:
+    """(12, 2) pixels on a loose contour around the head (1.25 face widths from the nose, 1.3 above the eyes),
+    outside its mask: the background there is carried rigidly with the head, which the mask then fades out. Held
+    still instead, a head coming closer than the photo's crosses them and folds the background into ripples."""
+    lm = np.asarray(photo_landmarks, np.float64)[:, :2]
+    centre_x, eye_y, w = lm[27:36, 0].mean(), lm[36:48, 1].mean(), float(face_width_px)
     angles = np.linspace(np.pi * 0.95, 2.05 * np.pi, 12)
-    eye_y = lm[36:48, 1].mean()
-    contour = np.stack([centre[0] + 1.25 * w * np.cos(angles), eye_y + 1.3 * w * np.sin(angles)], 1)
-    xs = np.linspace(0, size - 1, per_side + 1)
-    border = np.concatenate([
-        np.stack([xs, np.zeros_like(xs)], 1), np.stack([xs, np.full_like(xs, size - 1)], 1),
-        np.stack([np.zeros_like(xs[1:-1]), xs[1:-1]], 1), np.stack([np.full_like(xs[1:-1], size - 1), xs[1:-1]], 1),
-    ])
-    return np.concatenate([torso, contour, border])
+    return np.stack([centre_x + 1.25 * w * np.cos(angles), eye_y + 1.3 * w * np.sin(angles)], 1)
 
 
 def contour_shift(normalized: np.ndarray, pose: np.ndarray) -> np.ndarray:
@@ -113,13 +118,22 @@ def _between(landmarks: np.ndarray) -> np.ndarray:
     return landmarks[a] + f[:, None] * (landmarks[b] - landmarks[a])
 
 
-def head_mask(outline_px: np.ndarray, size: int, falloff: float) -> np.ndarray:
-    """(size, size) float32: 1 inside the outline's convex hull, falling smoothly to 0 at `falloff` pixels out."""
+def hull_distance(outline_px: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) float32: each pixel's distance in pixels from the outline's convex hull (0 inside)."""
     inside = np.zeros((size, size), np.uint8)
     cv2.fillConvexPoly(inside, cv2.convexHull(np.round(outline_px).astype(np.int32)), 1)
-    distance = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5)
+    return cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5)
+
+
+def fade(distance: np.ndarray, falloff: float) -> np.ndarray:
+    """1 at distance 0, falling smoothly (smoothstep) to 0 at `falloff`; float32."""
     t = np.clip(1.0 - distance / max(falloff, 1.0), 0.0, 1.0)
     return (t * t * (3 - 2 * t)).astype(np.float32)
+
+
+def head_mask(outline_px: np.ndarray, size: int, falloff: float) -> np.ndarray:
+    """(size, size) float32: 1 inside the outline's convex hull, falling smoothly to 0 at `falloff` pixels out."""
+    return fade(hull_distance(outline_px, size), falloff)
 
 
 class HeadDeformation:
@@ -139,18 +153,24 @@ class HeadDeformation:
         self.falloff = 0.45 * face_width
         self.jaw_offsets = jaw_offsets(self.landmarks)
         outside_jaw = self.landmarks[1:16] + self.jaw_offsets
-        mask = head_mask(np.concatenate([outline_px, outside_jaw]), self.size, self.falloff)
-        self.head_mask = mask  # (S, S): 1 on the head, 0 where nothing moves
-        still = still_points(self.landmarks, self.size, face_width)
-        # Still points inside the moving head (the border of a tight crop) would pin the hair: drop them.
-        ij = np.clip(np.round(still).astype(int), 0, self.size - 1)
-        self.still = still[mask[ij[:, 1], ij[:, 0]] < 0.05]
+        self.distance = hull_distance(np.concatenate([outline_px, outside_jaw]), self.size)  # (S, S) pixels
+        mask = fade(self.distance, self.falloff)
+        self.head_mask = mask  # (S, S): 1 on the head, 0 where nothing moves (for the photo's own pose)
+        # Still or surrounding points inside the moving head (the border of a tight crop) would pin the hair: drop
+        # them.
+        def outside(points):
+            ij = np.clip(np.round(points).astype(int), 0, self.size - 1)
+            return points[mask[ij[:, 1], ij[:, 0]] < 0.05]
+
+        self.surround = outside(surround_points(self.landmarks, face_width))
+        self.still = outside(still_points(self.landmarks, face_width))
         self.src = np.concatenate([self.landmarks, _between(self.landmarks), outside_jaw, outline_px, self.neck_px,
-                                   self.still])
+                                   self.surround, self.still])
+        # the control points that move rigidly with the head (outside the jaw, the outline): where the head went
+        first = len(self.landmarks) + len(BETWEEN)
+        self.rigid = slice(first, first + len(outside_jaw) + len(outline_px))
         self.grid = GridEvaluator(self.size, max(1, self.size // LATTICE_DIVISIONS))
-        self.mask_lattice = np.ascontiguousarray(
-            cv2.remap(mask, self.grid.lattice[..., 0], self.grid.lattice[..., 1], cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)[..., None])
+        self.distance_lattice = self._distance_at(self.grid.lattice)
         self.fine_step = max(1.0, FINE_STEP_AT_256 * self.size / 256)
         ys, xs = np.mgrid[0 : self.size, 0 : self.size].astype(np.float32)
         self._xs, self._ys = xs, ys
@@ -168,7 +188,9 @@ class HeadDeformation:
         roll = np.deg2rad(pose[2] - self.pose[2])
         turn = np.array([[np.cos(roll), -np.sin(roll)], [np.sin(roll), np.cos(roll)]]) * (pose[5] / self.pose[5])
         jaw = landmarks[1:16] + self.jaw_offsets @ turn.T
-        return np.concatenate([landmarks, _between(landmarks), jaw, moved, neck, self.still])
+        scale, rot, shift = fit_similarity(self.src[self.rigid], np.concatenate([jaw, moved]))  # photo -> frame
+        surround = scale * self.surround @ rot.T + shift
+        return np.concatenate([landmarks, _between(landmarks), jaw, moved, neck, surround, self.still])
 
     def maps(self, landmarks: np.ndarray, pose: np.ndarray, normalized: np.ndarray | None = None,
              fine_boxes=()) -> tuple[np.ndarray, np.ndarray]:
@@ -176,11 +198,29 @@ class HeadDeformation:
         y1) output regions evaluated on the fine lattice (the mouth, the eyes)."""
         dst = self.control_points(landmarks, pose, normalized)
         spline = ThinPlateSpline(dst, self.src - dst, scale=self.size, smoothing=SMOOTHING)
-        coarse = self.grid.coarse(spline) * self.mask_lattice
+        coarse = self.grid.coarse(spline) * self.moving_lattice(dst)
         shift = self.grid.upsample(coarse)  # (S, S, 2)
         for box in fine_boxes:
             self._refine(shift, spline, box)
         return shift[..., 0] + self._xs, shift[..., 1] + self._ys
+
+    def _distance_at(self, points: np.ndarray) -> np.ndarray:
+        """(n, n, 1) the photo's hull distance at (n, n, 2) pixel positions (far away outside the image)."""
+        far = float(4 * self.size)
+        return cv2.remap(self.distance, points[..., 0], points[..., 1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=far)[..., None]
+
+    def moving_lattice(self, dst: np.ndarray) -> np.ndarray:
+        """(n, n, 1) where the frame's displacement applies: the photo's head mask, joined by the same hull carried
+        to where the head is now, fading over at least FOLD_MARGIN times the head's displacement. A head that
+        rises or comes closer than the photo's (a reference video's speaker leaning in) leaves the photo's mask;
+        damped there, the face would lag behind its own landmarks and tear against the eyes and the mouth, which
+        follow them exactly; and a short fade under a long displacement folds the background."""
+        scale, rot, shift = fit_similarity(dst[self.rigid], self.src[self.rigid])  # frame -> photo
+        back = self.grid.lattice @ (scale * rot).T.astype(np.float32) + shift.astype(np.float32)
+        distance = np.minimum(self.distance_lattice, self._distance_at(back.astype(np.float32)))
+        reach = float(np.linalg.norm(self.src[self.rigid] - dst[self.rigid], axis=1).max())
+        return fade(distance, max(self.falloff, FOLD_MARGIN * reach))
 
     def _refine(self, shift: np.ndarray, spline: ThinPlateSpline, box) -> None:
         """Overwrite `shift` inside `box` with the spline on a lattice `fine_step` apart, feathered at its edge.

@@ -115,7 +115,7 @@ def test_transferred_pose_follows_the_reference(animator, photo_path, speech, dl
     print("transfer |error| mean yaw/pitch/roll", np.round(error.mean(0), 2), "p95", np.round(np.percentile(error, 95, 0), 2),
           "| against the reference's ground truth: mean", np.round(vs_truth.mean(0), 2),
           "| reference range", np.round(np.ptp(want, 0), 1))
-    assert np.all(np.ptp(want, axis=0) > 4.0)  # the reference really moved
+    assert np.all(np.ptp(want, axis=0) > 3.0)  # the reference really moved (degrees, each angle)
     assert np.all(error.mean(0) < 3.0)
     assert np.corrcoef(got[:, 0], want[:, 0])[0, 1] > 0.95  # yaw, the largest motion, follows frame by frame
 
