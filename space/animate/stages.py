@@ -132,9 +132,9 @@ def file_sha256(uri: str, chunk: int = 1 << 20) -> str:
 
 #: video frames the face moves ahead of its sound. S2L learns the mouth of the sound it hears (the corpus's
 #: targets sit on the synthesisers' phone times); real faces lead it: the lips close before a /b/ is heard and
-#: open before the vowel, and a video frame shows the instant its 40 ms of audio begins. Measured on
-#: ../shared/data/videos (benchmarks/eval_reconstruction.py): the generated mouth opening matched the real one
-#: best 2 frames late (median over the videos), so the landmarks are advanced by 2.
+#: open before the vowel, and a video frame shows the instant its 40 ms of audio begins. On the real videos of
+#: benchmarks/eval_reconstruction.py the generated mouth opening matched the real one best 0 to 3 frames late
+#: (two of ten were early), so the landmarks are advanced by 2.
 MOUTH_LEAD_FRAMES = 2
 
 

@@ -131,11 +131,6 @@ def fade(distance: np.ndarray, falloff: float) -> np.ndarray:
     return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
-def head_mask(outline_px: np.ndarray, size: int, falloff: float) -> np.ndarray:
-    """(size, size) float32: 1 inside the outline's convex hull, falling smoothly to 0 at `falloff` pixels out."""
-    return fade(hull_distance(outline_px, size), falloff)
-
-
 class HeadDeformation:
     """The per-portrait set-up of the deformation and its per-frame backward maps."""
 
