@@ -6,7 +6,8 @@ are then compared through an independent landmark meter (space.eval.onnx_face), 
 the pipeline's own landmark model.
 
     mouth_correlation     Pearson r of the two mouth openings (inner-lip gap over mouth width), best lag
-                          within +-2 frames
+                          within +-2 frames (of the real video's own audio-visual offset, when it has a clear
+                          one: space.eval.lipsync.av_offset)
     mouth_distance        mean distance of the 20 mouth points after aligning each frame's landmarks on the
                           rigid points (eye corners, nose) with a similarity, over the inter-ocular distance:
                           pose errors do not count, only the mouth's shape and opening
@@ -31,10 +32,14 @@ RIGID_POINTS = np.array([36, 39, 42, 45, 27, 28, 29, 30, 31, 33, 35])
 MOUTH_POINTS = np.arange(48, 68)
 
 
-def mouth_correlation(real: np.ndarray, generated: np.ndarray, max_lag: int = 2) -> tuple[float, int]:
-    """(T, 68, 2) landmarks of both -> (r, lag) of their mouth openings; lag > 0: the generated mouth is late."""
+def mouth_correlation(real: np.ndarray, generated: np.ndarray, max_lag: int = 2,
+                      real_offset: int = 0) -> tuple[float, int]:
+    """(T, 68, 2) landmarks of both -> (r, lag) of their mouth openings; lag > 0: the generated mouth is late.
+    `real_offset`: the real video's audio-visual offset (av_offset's, frames; < 0: its mouth moves before its
+    sound): a generated mouth in sync with the sound is then late by -real_offset, and the lags searched are
+    centred there."""
     n = min(len(real), len(generated))
-    return best_lag_correlation(mouth_opening(real[:n]), mouth_opening(generated[:n]), max_lag)
+    return best_lag_correlation(mouth_opening(real[:n]), mouth_opening(generated[:n]), max_lag, centre=-real_offset)
 
 
 def align(landmarks: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from space.eval.lipsync import ENERGY_FLOOR_DB, audio_energy, best_lag_correlation, mouth_opening
+from space.eval.lipsync import ENERGY_FLOOR_DB, audio_energy, av_offset, best_lag_correlation, mouth_opening
 
 
 def _face(gap: float, width: float = 40.0, shift=(0.0, 0.0)) -> np.ndarray:
@@ -132,3 +132,31 @@ def test_best_lag_without_enough_data_is_nan():
     assert math.isnan(best_lag_correlation([1.0, 2.0], [1.0, 2.0])[0])
     with pytest.raises(ValueError):
         best_lag_correlation(_series(), _series(), max_lag=-1)
+
+
+def test_best_lag_searches_around_its_centre():
+    a = _series(seed=6)
+    b = np.roll(a, 8)  # 8 samples late: beyond +-2 around 0, inside +-2 around 7
+    r, lag = best_lag_correlation(a, b, max_lag=2, centre=7)
+    assert lag == 8 and r > 0.95
+    assert best_lag_correlation(a, b, max_lag=2)[0] < 0.9
+
+
+def _speaker(offset: int, n: int = 400, seed: int = 7):
+    """(energy dB, mouth opening) of a recording whose mouth follows its loudness loosely (r ~0.5) and moves
+    `offset` frames after it (< 0: before it)."""
+    rng = np.random.default_rng(seed)
+    level = _series(n, seed=seed) * 10 - 30
+    opening = 0.1 + 0.01 * (level + 30) + rng.normal(0, 0.1, n)
+    return level, np.roll(opening, offset)
+
+
+def test_av_offset_claims_a_clear_offset_and_only_that():
+    level, opening = _speaker(-7)
+    found = av_offset(level, opening)
+    assert found["offset"] == -7 and found["r"] >= 0.3 and found["r"] - found["r_in_sync"] >= 0.15
+    level, opening = _speaker(-2)  # a mouth that leads its sound a little is in sync
+    assert av_offset(level, opening)["offset"] == 0
+    rng = np.random.default_rng(8)  # a mouth unrelated to the sound: its best lag anywhere is not claimed
+    assert av_offset(level, rng.normal(0.1, 0.05, level.size))["offset"] == 0
+

@@ -35,6 +35,17 @@ def test_mouth_correlation_finds_a_late_mouth():
     assert abs(r_flat) < 0.4
 
 
+def test_mouth_correlation_follows_a_real_video_whose_sound_is_late():
+    """A real video whose mouth moves 6 frames before its sound (av_offset -6): a generated mouth in step with
+    the sound is 6 frames behind the real one, which the search centred there finds and the plain one cannot."""
+    rng = np.random.default_rng(1)
+    opening = np.clip(np.convolve(rng.random(160), np.ones(4) / 4, "same") * 0.1, 0, None)
+    real, generated = faces(opening), faces(np.concatenate([[opening[0]] * 6, opening[:-6]]))
+    r, lag = mouth_correlation(real, generated, real_offset=-6)
+    assert lag == 6 and r > 0.99
+    assert mouth_correlation(real, generated)[0] < 0.9
+
+
 def test_mouth_distance_ignores_pose_and_sees_the_mouth():
     opening = np.linspace(0, 0.08, 10)
     real = faces(opening)
