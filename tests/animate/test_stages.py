@@ -22,9 +22,9 @@ def test_the_face_leads_its_sound_by_the_measured_frames():
     emotion = animator.stages.emotion("neutral")
     heard = animator.stages.speech_to_landmarks(features, portrait.normalized, emotion, lead=0)
     shown = animator.stages.speech_to_landmarks(features, portrait.normalized, emotion)
-    assert MOUTH_LEAD_FRAMES == 2
+    assert MOUTH_LEAD_FRAMES == 1
     assert shown.shape == heard.shape
-    # frame t shows the mouth of the sound at t + 2: the lips close before a /b/ is heard
+    # frame t shows the mouth of the sound at t + 1: the lips close before a /b/ is heard
     np.testing.assert_allclose(shown[:-MOUTH_LEAD_FRAMES], heard[MOUTH_LEAD_FRAMES:])
     np.testing.assert_allclose(shown[-MOUTH_LEAD_FRAMES:], np.repeat(heard[-1:], MOUTH_LEAD_FRAMES, 0))
     assert not np.allclose(shown, heard)
