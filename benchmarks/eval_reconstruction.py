@@ -82,8 +82,9 @@ def reconstruct(video: Path, animator, landmarker, size: int, workdir: Path, max
     gen_lm = landmarker.track(generated, detect_every=1)
     r, lag = mouth_correlation(real_lm, gen_lm)
     energy = audio_energy(speech, SAMPLE_RATE, num_frames=n)
-    r_energy, _ = best_lag_correlation(energy, mouth_opening(real_lm), 2)
-    sync = av_offset(energy, mouth_opening(real_lm))
+    real_open = mouth_opening(real_lm)
+    r_energy, _ = best_lag_correlation(energy, real_open, 2)
+    sync = av_offset(energy, real_open)
     r_synced, lag_synced = mouth_correlation(real_lm, gen_lm, real_offset=sync["offset"])
     # Frame 0 is the photo itself: every measure below starts at frame 1.
     model_dist = mouth_distance(real_lm, gen_lm)[1:]
@@ -109,7 +110,7 @@ def reconstruct(video: Path, animator, landmarker, size: int, workdir: Path, max
         "seam_min": round(float(seams.min()), 3), "seam_max": round(float(seams.max()), 3),
         "seam_median": round(float(np.median(seams)), 3),
         "generated_mouth_open_mean": round(float(np.nanmean(mouth_opening(gen_lm))), 4),
-        "real_mouth_open_mean": round(float(np.nanmean(mouth_opening(real_lm))), 4),
+        "real_mouth_open_mean": round(float(np.nanmean(real_open)), 4),
         "timings": result.timings,
     }
     picks = np.linspace(0, n - 1, 5).astype(int)[1:]
@@ -137,8 +138,8 @@ def contact_sheet(rows: list[tuple[str, list]], path: Path, tile: int = 160) -> 
 
 def summarise(rows: list[dict]) -> dict:
     med = lambda key: round(float(np.median([r[key] for r in rows])), 4)  # noqa: E731
-    summary = {key: med(key) for key in ("mouth_r", "mouth_r_synced", "energy_r", "mouth_distance", "mouth_distance_still", "psnr",
-                                         "psnr_still", "ssim", "ssim_still")}
+    summary = {key: med(key) for key in ("mouth_r", "mouth_r_synced", "energy_r", "mouth_distance",
+                                         "mouth_distance_still", "psnr", "psnr_still", "ssim", "ssim_still")}
     summary["mouth_distance_reduction"] = round(1 - summary["mouth_distance"] / summary["mouth_distance_still"], 3)
     summary["seam_range_all_frames"] = [min(r["seam_min"] for r in rows), max(r["seam_max"] for r in rows)]
     summary["acceptance"] = {

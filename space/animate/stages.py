@@ -135,7 +135,7 @@ def file_sha256(uri: str, chunk: int = 1 << 20) -> str:
 #: open before the vowel, and a video frame shows the instant its 40 ms of audio begins. On the real videos of
 #: benchmarks/eval_reconstruction.py S2L's mouth opening (no lead) matched the real one best 0 to 3 frames late
 #: (two of ten were early). A lead of 1 puts nine of ten within the benchmark's +-2 frames (mean r 0.39); a lead
-#: of 2 pushed three early ones out (mean r 0.37), a lead of 3 more (0.33).
+#: of 2 pushed two early ones out (mean r 0.37), a lead of 3 more (0.33).
 MOUTH_LEAD_FRAMES = 1
 
 
