@@ -158,6 +158,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--weights", default=str(SHARED / "weights"), help="folder with the two ONNX files")
     parser.add_argument("--checkpoints", default=None, help="s2l.pt / pose.pt folder (default: the shipped ones)")
     parser.add_argument("--size", type=int, default=512, choices=(256, 512))
+    parser.add_argument("--mouth", default="blend", choices=("blend", "s2l", "phones"),
+                        help="the mouth's source (AnimateOptions.mouth; default blend, as shipped)")
     parser.add_argument("--max-seconds", type=float, default=None, help="use only the first seconds of each video")
     parser.add_argument("--only", default=None, help="comma-separated file names to run (default: all)")
     parser.add_argument("--out", default=str(RESULTS))
@@ -173,7 +175,7 @@ def main(argv=None) -> dict:
     if not videos:
         raise SystemExit(f"no .mp4 videos in {args.videos}")
     landmarker = OnnxFaceLandmarker(args.weights)
-    animator = Animator(AnimateOptions(size=args.size, checkpoints=args.checkpoints))
+    animator = Animator(AnimateOptions(size=args.size, checkpoints=args.checkpoints, mouth=args.mouth))
     rows, sheet = [], []
     with tempfile.TemporaryDirectory(prefix="space-recon-") as tmp:
         for video in videos:
@@ -183,7 +185,7 @@ def main(argv=None) -> dict:
             sheet.append((video.stem, pairs))
     contact_sheet(sheet, Path(args.sheet))
     result = {"benchmark": "reconstruction", "renderer": "warp", "size": args.size,
-              "checkpoints": args.checkpoints or "shipped defaults", "meter": "Ultra-Light detector + PFLD 68 (ONNX)",
+              "checkpoints": args.checkpoints or "shipped defaults", "mouth": args.mouth, "meter": "Ultra-Light detector + PFLD 68 (ONNX)",
               "videos": rows, "median": summarise(rows), "sheet": str(args.sheet)}
     return write_result(args.out, result)
 

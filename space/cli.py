@@ -77,7 +77,7 @@ def _animate(args: argparse.Namespace) -> None:
     from .animate import AnimateOptions, animate
 
     options = AnimateOptions(
-        emotion=args.emotion, pose=args.pose, yaw=args.yaw, pitch=args.pitch, roll=args.roll,
+        emotion=args.emotion, mouth=args.mouth, pose=args.pose, yaw=args.yaw, pitch=args.pitch, roll=args.roll,
         keyframes=args.keyframes or (), pose_temperature=args.pose_temperature, blink_rate=args.blink_rate,
         blink_times=tuple(args.blink_at) if args.blink_at else None, gaze=args.gaze, renderer=args.renderer,
         driving=args.driving,
@@ -177,6 +177,10 @@ def _animation_options(p: argparse.ArgumentParser, emotion: str = "neutral") -> 
     g.add_argument("--emotion", default=emotion, metavar="LABEL=I[,LABEL=I]",
                    help="neutral, happy, sad, surprise, fear, angry, disgust, contempt with intensities in [0, 1], "
                         f"e.g. happy=0.7,surprise=0.3 (default {emotion})")
+    g.add_argument("--mouth", choices=["blend", "s2l", "phones"], default="blend",
+                   help="where the lip motion comes from: blend (default): S2L blended with the phones a speech "
+                        "recogniser trained on real voices hears (pocketsphinx's US-English model); s2l: the "
+                        "Speech2Landmarks model alone; phones: the recognised phones alone")
     g = p.add_argument_group("head pose")
     g.add_argument("--pose", default="natural", metavar="natural|static|REF_VIDEO",
                    help="natural: sampled from the speech (default); static: the photo's pose held; or a reference "

@@ -11,6 +11,7 @@ RENDERERS = ("warp", "facevid2vid", "liveportrait")
 KEYPOINT_RENDERERS = ("facevid2vid", "liveportrait")  # renderers driven by head params (L2L or zero-shot)
 DRIVINGS = ("l2l", "zero-shot")
 SIZES = (256, 512)
+MOUTHS = ("blend", "s2l", "phones")  # space.animate.mouth
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class AnimateOptions:
     roll: float = 0.0
     keyframes: tuple[Keyframe, ...] | str = ()  # overrides `pose`: "0:0,0,0; 2:15,-5,0"
     pose_temperature: float = 1.0  # natural pose: 0 = the mean motion, 1 = as varied as the training data
+    # mouth: "blend" (S2L with the phones a real-speech recogniser hears, space.animate.mouth), "s2l" or "phones"
+    mouth: str = "blend"
     # eyes
     blink_rate: float = 15.0  # blinks per minute (people blink ~15-20); 0 = never
     blink_times: tuple[float, ...] | None = None  # explicit blink times in seconds (overrides blink_rate)
@@ -50,6 +53,8 @@ class AnimateOptions:
         if self.driving != "l2l" and self.renderer not in KEYPOINT_RENDERERS:
             raise ValueError(f"driving {self.driving!r} applies to the keypoint renderers "
                              f"({', '.join(KEYPOINT_RENDERERS)}), not to {self.renderer!r}")
+        if self.mouth not in MOUTHS:
+            raise ValueError(f"mouth {self.mouth!r}: choose one of {', '.join(MOUTHS)}")
         if self.size not in SIZES:
             raise ValueError(f"size {self.size}: choose one of {', '.join(map(str, SIZES))}")
         if self.blink_rate < 0:

@@ -3,6 +3,7 @@
     photo  -> portrait crop, landmarks, pose, normalized identity          (space.portrait)
     speech -> audio windows per 25 fps frame                                (space.audio.features)
            -> Speech2Landmarks(identity, emotion): normalized landmarks   (space.models.s2l)
+           -> blended with the mouth of the recognised phones              (space.animate.mouth)
            -> blinks and gaze edits                                         (space.face.eyes)
            -> head poses (natural / static / keyframes / reference video)  (space.animate.pose)
            -> posed landmarks + iris centres: a Motion                      (space.render.base)
@@ -99,10 +100,11 @@ class Animator:
         return self._renderer
 
     def motion(self, portrait, audio: np.ndarray, options: AnimateOptions, timings: dict | None = None,
-               reference: np.ndarray | None = None) -> Motion:
+               reference: np.ndarray | None = None, phones: list | None = None) -> Motion:
         """Everything but the pixels: (T) frames of posed landmarks, iris centres, poses for 16 kHz speech.
         `reference`: the (T', 6) head poses of the reference video when `options.pose` names one and they were
-        measured already (the render job measures them on a CPU worker); else they are measured here."""
+        measured already (the render job measures them on a CPU worker); else they are measured here. `phones`:
+        the speech's timed phones, likewise (space.audio.phones; used unless options.mouth is 's2l')."""
         timings = {} if timings is None else timings
         num_frames = frame_count_for(len(audio) / SAMPLE_RATE, FPS)
         tick = time.perf_counter()
@@ -110,9 +112,8 @@ class Animator:
         emotion = self.stages.emotion(options.emotion)  # (8,)
         timings["audio_features"] = time.perf_counter() - tick
 
-        tick = time.perf_counter()
-        normalized = self.stages.speech_to_landmarks(features, portrait.normalized, emotion)  # (T, 68, 3)
-        timings["speech2landmarks"] = time.perf_counter() - tick
+        normalized = self.stages.speaking_landmarks(features, audio, portrait.normalized, emotion, options.mouth,
+                                                    timings, phones)  # (T, 68, 3)
 
         times = options.blink_times
         if times is None:

@@ -1,6 +1,7 @@
 """The learned stages an animation needs, loaded once from a checkpoints folder/URI or the shipped defaults.
 
     s2l.pt, pose.pt             our format (space.models.checkpoint); defaults ship inside the package
+    (the phone recogniser)      CMU Sphinx's US-English model, inside the pocketsphinx wheel (space.audio.phones)
     l2l.pt, facevid2vid.pth.tar  only for the facevid2vid renderer: L2L maps landmarks into the keypoint space
                                  of one face-vid2vid checkpoint, so both come from the user. Instead of
                                  facevid2vid.pth.tar the folder may hold SadTalker's release as it downloads
@@ -14,6 +15,7 @@ With --driving zero-shot a keypoint renderer needs no l2l.pt.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import torch
@@ -166,6 +168,7 @@ class Stages:
             self.l2l = self._load("l2l", checkpoints, default=False)
             check_l2l_fits(self.l2l, self.keypoint_model, renderer, self.paths["l2l"])
         self.audio = AudioFeatures(self.s2l.config.audio_features()).to(self.device)
+        self._phones = None  # the phone recogniser, loaded on first use (a mouth that is not S2L's alone)
 
     def _load(self, stage: str, checkpoints: str | None, default: bool = True):
         uri = stage_file(stage, checkpoints, default)
@@ -207,6 +210,34 @@ class Stages:
         emo = torch.as_tensor(emotion, dtype=torch.float32, device=self.device)[None]
         landmarks = windowed(lambda a, b: self.s2l.predict(features[:, a:b], ident, emo)[0], features.shape[1])
         return advance(landmarks.double().cpu().numpy(), lead)  # (T, 68, 3)
+
+    def speaking_landmarks(self, features: torch.Tensor, audio: np.ndarray, identity: np.ndarray,
+                           emotion: np.ndarray, mouth: str = "blend", timings: dict | None = None,
+                           phones: list | None = None) -> np.ndarray:
+        """The face of the speech: (T, 68, 3) normalized landmarks from S2L, the recognised phones or both
+        blended (`mouth`, AnimateOptions.mouth; space.animate.mouth). `phones`: the audio's phones when they
+        were recognised already (the render job does it on a CPU worker). `timings` gets seconds per step."""
+        from .mouth import blend, phonetic_landmarks
+
+        timings = {} if timings is None else timings
+        tick = time.perf_counter()
+        landmarks = self.speech_to_landmarks(features, identity, emotion) if mouth != "phones" else None
+        timings["speech2landmarks"] = time.perf_counter() - tick
+        if mouth == "s2l":
+            return landmarks
+        tick = time.perf_counter()
+        phones = self.phones(audio) if phones is None else phones
+        phonetic = phonetic_landmarks(phones, audio, identity, emotion, features.shape[1])
+        timings["phones"] = time.perf_counter() - tick
+        return phonetic if landmarks is None else blend(landmarks, phonetic)
+
+    def phones(self, audio: np.ndarray) -> list[tuple[float, float, str]]:
+        """16 kHz speech (S,) -> timed IPA phones [(start s, end s, symbol)] (space.audio.phones)."""
+        from ..audio.phones import PhoneRecognizer
+
+        if self._phones is None:
+            self._phones = PhoneRecognizer()
+        return self._phones.recognize(audio).phones
 
     @torch.no_grad()
     def sample_pose(self, features: torch.Tensor, seed: int, temperature: float) -> np.ndarray:

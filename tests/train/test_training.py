@@ -231,32 +231,13 @@ def test_shipped_s2l_closes_and_rounds_on_sentences_it_never_heard(shipped):
     """Held-out sentences full of /p b m/ and /u o w/ (space.synth.texts.HELD_OUT), spoken by three voices:
     the lips must nearly shut on bilabials and narrow on rounded vowels. An energy follower (the S2L trained on
     formant babble) opens on loud /b m/ to half its vowel opening and keeps rounded and spread vowels alike."""
-    needs_engines()
-    from space.eval.articulation import articulation_report
-    from space.synth.phonetic import identity_base
-    from space.synth.texts import HELD_OUT
-    from space.synth.tts import Espeak, Festival, Flite
     from space.train.data import audio_windows
+    from tests.support.articulation import held_out_articulation
 
     s2l = shipped[0]
-    identity = identity_base("mean_face")
-    voices = {"festival slt (HTS)": lambda t: Festival().synthesize(t, voice="cmu_us_slt_arctic_hts"),
-              "flite awb": lambda t: Flite().synthesize(t, voice="awb"),
-              "espeak-ng en+m3": lambda t: Espeak().synthesize(t, voice="en+m3")}
-    for name, speak in voices.items():
-        reports = []
-        for text in HELD_OUT:
-            utterance = speak(text)
-            landmarks = s2l.predict(audio_windows(utterance.audio), identity, emotion_vector("neutral")).numpy()
-            reports.append(articulation_report(landmarks, utterance.phones, identity))
-        count = sum(r["bilabials"] for r in reports)
-        weights = [r["bilabials"] for r in reports if r["bilabials"]]
-        bilabial = np.average([r["bilabial_opening"] for r in reports if r["bilabials"]], weights=weights)
-        vowels = np.average([r["vowel_opening_around"] for r in reports if r["bilabials"]], weights=weights)
-        rounded = np.nanmean([r["rounded_width"] for r in reports])
-        spread = np.nanmean([r["spread_width"] for r in reports])
-        print(f"\n{name}: {count} bilabials open {bilabial:.3f} vs the vowels around {vowels:.3f}; "
-              f"mouth width rounded {rounded:.3f}, spread {spread:.3f} (of the photo's)")
-        assert count >= 15
-        assert bilabial < 0.35 * vowels, (name, bilabial, vowels)
-        assert rounded < spread - 0.08, (name, rounded, spread)
+    neutral = emotion_vector("neutral")
+    measured = held_out_articulation(lambda audio, identity: s2l.predict(audio_windows(audio), identity, neutral).numpy())
+    for name, m in measured.items():
+        assert m["bilabials"] >= 15
+        assert m["bilabial"] < 0.35 * m["vowels"], (name, m)
+        assert m["rounded"] < m["spread"] - 0.08, (name, m)
