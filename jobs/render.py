@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--size", type=int, choices=[256, 512], default=d.size, help="video size in pixels")
     g.add_argument("--landmarks", choices=["dlib", "fan"], default=d.landmarks, help="landmark backend for photos")
     g.add_argument("--crf", type=int, default=d.crf, help="H.264 quality (lower is better and bigger)")
+    g.add_argument("--mouth", choices=["blend", "s2l", "phones"], default=d.mouth,
+                   help="the lips' source: S2L blended with the phones a real-speech recogniser hears, S2L alone, "
+                        "or the phones alone (space.animate.mouth)")
     g.add_argument("--chunk-seconds", type=float, default=d.chunk_seconds,
                    help="long speech is drawn and encoded this many seconds at a time")
     g.add_argument("--max-seconds", type=float, default=d.max_seconds, help="longer speech is refused")

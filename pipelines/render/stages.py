@@ -1,10 +1,11 @@
 """The render job's stages: request row -> inputs -> frames in chunks -> segments -> the finished mp4.
 
-    prepare     (CPU tasks)   photo -> portrait (face, 68 landmarks, pose); speech decoded and checked; the
-                              reference video's head poses when the pose is copied from one
+    prepare     (CPU tasks)   photo -> portrait (face, 68 landmarks, pose); speech decoded and checked, its
+                              phones recognised (unless --mouth s2l); the reference video's head poses when the
+                              pose is copied from one
     subtitles   (actor)       whisperx transcript with word times, for the rows that ask for subtitles
-    animate     (actor pool)  S2L -> pose -> [L2L] -> renderer; frames of several requests share each renderer
-                              batch; yields one row per chunk of frames as soon as it is drawn
+    animate     (actor pool)  S2L (+ the phones' mouth) -> pose -> [L2L] -> renderer; frames of several requests
+                              share each renderer batch; yields one row per chunk of frames as soon as it is drawn
     encode      (CPU tasks)   a chunk -> an H.264 segment in the request's staging folder; the task that
                               completes a request's last segment joins them (no re-encode), adds the speech (AAC)
                               and writes the video, its poster frame and subtitles
@@ -47,13 +48,15 @@ RESULT = "result"  # a finished video
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """Job-wide settings. The ones that change pixels (size, landmarks, crf) are part of each request's spec."""
+    """Job-wide settings. The ones that change pixels (size, landmarks, crf, mouth) are part of each request's
+    spec."""
 
     out: str  # output prefix: local folder or s3://bucket/prefix
     checkpoints: str | None = None  # folder / URI with s2l.pt, pose.pt [, l2l.pt, a keypoint renderer's weights]
     size: int = 512
     landmarks: str = "dlib"
     crf: int = 18
+    mouth: str = "blend"  # the lips' source: "blend", "s2l" or "phones" (AnimateOptions.mouth)
     chunk_seconds: float = 10.0  # frames drawn and encoded per piece of a long video
     max_seconds: float = 600.0  # longer speech is refused (an error row), not rendered
     whisper_model: str | None = None  # for rows that ask for subtitles
@@ -73,7 +76,7 @@ class RenderSettings:
 
     def pixels(self) -> dict:
         """The settings that change a video's pixels (part of every request's spec)."""
-        return {"size": self.size, "landmarks": self.landmarks, "crf": self.crf}
+        return {"size": self.size, "landmarks": self.landmarks, "crf": self.crf, "mouth": self.mouth}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,7 +101,7 @@ def animate_options(request: dict, settings: RenderSettings):
     from .requests import animate_options as request_options
 
     base = AnimateOptions(size=settings.size, checkpoints=settings.checkpoints, landmarks=settings.landmarks,
-                          device=settings.device, crf=settings.crf)
+                          device=settings.device, crf=settings.crf, mouth=settings.mouth)
     return request_options(request, base)
 
 
@@ -113,7 +116,7 @@ def _with_timing(row: dict, name: str, seconds: float) -> str:
 
 
 class PrepareStage(Stage):
-    """request row -> + `inputs` (packed portrait arrays, speech, reference poses) and `num_frames`."""
+    """request row -> + `inputs` (packed portrait arrays, speech, its phones, reference poses) and `num_frames`."""
 
     name = "prepare"
     resources = Resources(cpus=1, batch_size=4)
@@ -122,12 +125,17 @@ class PrepareStage(Stage):
         self.settings = settings
         super().__init__(resources)
         self.backend = None
+        self.recognizer = None
 
     def setup(self) -> None:
         from space.face.backend import make_backend
 
         limit_threads(self.resources.cpus)
         self.backend = make_backend(self.settings.landmarks)
+        if self.settings.mouth != "s2l":
+            from space.audio.phones import PhoneRecognizer
+
+            self.recognizer = PhoneRecognizer()
 
     def process(self, rows: list[dict]) -> list[dict]:
         return self.run_items(rows, self._prepare)
@@ -149,6 +157,10 @@ class PrepareStage(Stage):
         options = animate_options(row, self.settings)
         if options.pose_source == "reference":
             arrays["reference"] = reference_poses(options.pose, self.backend, FPS)
+        if self.recognizer is not None:
+            from space.audio.phones import phones_to_arrays
+
+            arrays.update(phones_to_arrays(self.recognizer.recognize(speech).phones))
         inputs = pack_arrays(audio=speech, **arrays)
         return {**row, "inputs": inputs, "num_frames": frame_count_for(seconds, FPS),
                 "timings": _with_timing(row, "prepare", time.perf_counter() - tick)}
@@ -254,6 +266,7 @@ class AnimateStage(Stage):
             yield from self._draw(animator.renderer(), clips)
 
     def _start(self, animator, rows: list[dict]) -> tuple[list[_Clip], list[dict]]:
+        from space.audio.phones import phones_from_arrays
         from space.portrait import Portrait
 
         clips, failed = [], []
@@ -263,9 +276,11 @@ class AnimateStage(Stage):
                 arrays = unpack_arrays(row["inputs"])
                 audio = arrays.pop("audio")
                 reference = arrays.pop("reference", None)
+                phones = phones_from_arrays(arrays)
+                arrays.pop("phone_times", None), arrays.pop("phone_symbols", None)
                 portrait = Portrait.from_arrays(arrays, source=row["photo"])
                 options = animate_options(row, self.settings)
-                motion = animator.motion(portrait, audio, options, reference=reference)
+                motion = animator.motion(portrait, audio, options, reference=reference, phones=phones)
                 state = animator.renderer().start(portrait, motion)
                 timed = {**row, "timings": _with_timing(row, "motion", time.perf_counter() - tick)}
                 clips.append(_Clip(timed, state, audio, len(motion), []))
