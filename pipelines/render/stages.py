@@ -276,8 +276,7 @@ class AnimateStage(Stage):
                 arrays = unpack_arrays(row["inputs"])
                 audio = arrays.pop("audio")
                 reference = arrays.pop("reference", None)
-                phones = phones_from_arrays(arrays)
-                arrays.pop("phone_times", None), arrays.pop("phone_symbols", None)
+                phones = phones_from_arrays(arrays)  # takes its arrays out, as `reference` is taken
                 portrait = Portrait.from_arrays(arrays, source=row["photo"])
                 options = animate_options(row, self.settings)
                 motion = animator.motion(portrait, audio, options, reference=reference, phones=phones)

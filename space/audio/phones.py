@@ -82,10 +82,12 @@ def phones_to_arrays(phones) -> dict[str, np.ndarray]:
 
 
 def phones_from_arrays(arrays: dict[str, np.ndarray]) -> list[tuple[float, float, str]] | None:
-    """The inverse of `phones_to_arrays`; None when the arrays hold no phones at all (none were recognised)."""
+    """The inverse of `phones_to_arrays`, taking its two arrays out of `arrays`; None when they are not there
+    (no phones were recognised for this clip)."""
     if "phone_times" not in arrays:
         return None
-    return [(float(a), float(b), str(s)) for (a, b), s in zip(arrays["phone_times"], arrays["phone_symbols"])]
+    times, symbols = arrays.pop("phone_times"), arrays.pop("phone_symbols")
+    return [(float(a), float(b), str(s)) for (a, b), s in zip(times, symbols)]
 
 
 def _pcm16(audio: np.ndarray) -> bytes:
