@@ -121,7 +121,7 @@ class PhoneRecognizer:
         self.model = model or PhoneModel.default()
         self.model.check()
         self._decoder = Decoder
-        self._fresh_decoders()
+        self._fresh_decoders()  # here, so a broken model fails at construction, not at the first clip
 
     def _fresh_decoders(self) -> None:
         """New decoders (0.4 s): pocketsphinx carries its cepstral mean and more from one utterance to the next,
@@ -130,6 +130,7 @@ class PhoneRecognizer:
         common = dict(hmm=self.model.acoustic, dict=self.model.dictionary, samprate=SAMPLE_RATE, loglevel="FATAL")
         self._words = self._decoder(lm=self.model.language_model, **common)
         self._aligner = self._decoder(lm=None, **common)
+        self._used = False
 
     # -- steps -------------------------------------------------------------------------------------------------
 
@@ -204,7 +205,9 @@ class PhoneRecognizer:
         audio = np.asarray(audio, np.float32).reshape(-1)
         if audio.size < SAMPLE_RATE // 10 or not np.any(audio):
             return Recognition([], [], "aligned")
-        self._fresh_decoders()
+        if self._used:
+            self._fresh_decoders()
+        self._used = True
         segments = self.decode_words(audio)
         words = [(a, b, tok.split("(")[0]) for a, b, tok in segments if _is_word(tok)]
         if not words:
