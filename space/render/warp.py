@@ -50,11 +50,13 @@ _UPPER_OUTER = np.array([48, 49, 50, 51, 52, 53, 54])
 _LOWER_OUTER = np.array([48, 59, 58, 57, 56, 55, 54])
 _UPPER_LIP = np.array([49, 50, 51, 52, 53, 61, 62, 63])  # what moves with the upper lip (corners stay)
 _LOWER_LIP = np.array([55, 56, 57, 58, 59, 65, 66, 67])
+_JAW_BELOW_MOUTH = np.arange(3, 14)  # the jaw contour that a lifted lower lip's skin can reach
 
 IRIS_RADIUS = 0.21  # of the eye's corner-to-corner width (an iris is ~12 mm across a ~30 mm eye opening)
 LID_BAND = 1.0  # pixels at 256 along the eyelid contour left to the warp (the lash line)
 MOUTH_MIN_EXCESS = 0.3  # pixels at 256 of extra lip gap (over the photo's) before the mouth interior is redrawn
 MOUTH_FULL_EXCESS = 1.5  # ... and where it is fully redrawn
+HELD_GAP = 0.35  # of the photo's lip gap, the least the spline is asked to keep between the lips (_Mouth.held_open)
 
 
 def _polygon_mask(shape: tuple[int, int], polygon: np.ndarray) -> np.ndarray:
@@ -269,6 +271,15 @@ def _smoothstep(x, lo, hi):
     return t * t * (3 - 2 * t)
 
 
+def _lift_reach(landmarks: np.ndarray, lacking: np.ndarray, width: float) -> float:
+    """Pixels below the lower lip over which `_Mouth.close`'s lift fades out: 3x the lift (the map's slope stays
+    >= 0.5) and a little, but where that would cross the chin, 0.9 of the way to it, and never under 2x the
+    lift (slope >= 0.25: still monotone)."""
+    lift = float(lacking.max())
+    chin = float(np.linalg.norm(np.asarray(landmarks, np.float64)[8] - landmarks[57]))
+    return min(3.0 * lift + 0.15 * width, max(2.0 * lift, 0.9 * chin))
+
+
 def _mouth_frame(landmarks: np.ndarray):
     """Origin (inner corner 60), (2, 2) axes (along the mouth to 64, and down across it), width in pixels."""
     origin = landmarks[60]
@@ -309,12 +320,16 @@ class _Mouth:
         self.synthetic_teeth = float(1.0 - _smoothstep(self.gap / max(self.width, 1e-9), 0.03, 0.08))
 
     def held_open(self, landmarks: np.ndarray, scale: float):
-        """-> (the landmarks the spline is given, the half gap each lip was moved by across the mouth (33,)).
+        """-> (the landmarks the spline is given, how far the lower lip is held down across the mouth (33,)).
 
         A spline asked to close an open photo's lips squeezes the teeth between control points that nearly meet
-        but move apart by the whole gap, and folds the lips into waves. So the spline keeps the lips at least as
-        far apart as the photo's (scaled): each lip, inner and outer contour together, is moved out by half of
-        what the frame's gap lacks, and `close` brings them back together."""
+        and folds the lips into waves. So the spline keeps the lips HELD_GAP of the photo's gap apart (scaled):
+        the lower lip, inner and outer contour together, is held down by what the frame's gap lacks of that, and
+        `close` lifts it back over the teeth. The spline does the rest of the closing, as a jaw would, so what
+        `close` lifts is short enough to fade out above the chin. The lower lip and the jaw are what shut a
+        mouth: holding the upper lip up instead had `close` pull the skin above it down, and the nose with it
+        (a beak on an open-mouthed photo). The jaw points within `close`'s reach are held down by as much as
+        `close` will lift them, so they still land where the frame puts them."""
         origin, axes, width = _mouth_frame(landmarks)
         if width < 2 or self.width < 2:
             return landmarks, None
@@ -322,30 +337,41 @@ class _Mouth:
         gap = np.maximum(_lip(landmarks, _LOWER_INNER, origin, axes, width)(u)
                          - _lip(landmarks, _UPPER_INNER, origin, axes, width)(u), 0)
         photo_gap = np.interp(u / width * self.width, *self.gap_profile) * scale
-        half = np.maximum(photo_gap - gap, 0) / 2
-        if half.max() < 0.25:
+        lacking = np.maximum(HELD_GAP * photo_gap - gap, 0)
+        if lacking.max() < 0.5:
             return landmarks, None
         out = np.array(landmarks, np.float64)
-        for rows, sign in ((_UPPER_LIP, -1.0), (_LOWER_LIP, 1.0)):
-            at = (out[rows] - origin) @ axes[0]
-            out[rows] += sign * np.interp(at, u, half)[:, None] * axes[1]
-        return out, half
+        at = (out[_LOWER_LIP] - origin) @ axes[0]
+        out[_LOWER_LIP] += np.interp(at, u, lacking)[:, None] * axes[1]
+        out[_JAW_BELOW_MOUTH] += self.lift(landmarks, out[_JAW_BELOW_MOUTH], lacking)[:, None] * axes[1]
+        return out, lacking
 
-    def close(self, maps, landmarks: np.ndarray, half_gap: np.ndarray | None):
-        """Shut the lips that `held_open` held apart: across the mouth, each output pixel samples the held-open
-        map `half_gap` further from the lips' middle line, the whole lip (to its outer contour) rigidly, then
-        fading out over the skin around it (a monotone 1D map per column, so nothing folds). Above the middle
-        line the upper lip, below it the lower: they meet with the photo's teeth hidden between them."""
-        if half_gap is None:
-            return maps
+    @staticmethod
+    def lift(landmarks: np.ndarray, points: np.ndarray, lacking: np.ndarray) -> np.ndarray:
+        """(..., 2) output pixel positions -> (...) how far across the mouth `close` samples the held-open map
+        below each: the whole `lacking` gap (33 samples along the mouth) on the lower lip, down to its outer
+        contour, fading to 0 over the skin below; 0 above the lips' middle line (landmarks: the frame's)."""
         origin, axes, width = _mouth_frame(landmarks)
         u = np.linspace(0, width, 33)
         upper = _lip(landmarks, _UPPER_INNER, origin, axes, width)(u)
         lower = _lip(landmarks, _LOWER_INNER, origin, axes, width)(u)
-        upper_outer = _lip(landmarks, _UPPER_OUTER, origin, axes, width)(u)
         lower_outer = _lip(landmarks, _LOWER_OUTER, origin, axes, width)(u)
-        half = np.maximum(lower - upper, 0) / 2
-        reach = 3.0 * float(half_gap.max()) + 0.15 * width  # keeps the map's slope >= 0.5: monotone
+        reach = _lift_reach(landmarks, lacking, width)
+        rel = np.asarray(points, np.float64) - origin
+        along, across = rel @ axes[0], rel @ axes[1]
+        beyond = across - np.interp(along, u, np.maximum(lower_outer, lower))  # below the lower lip
+        shift = np.interp(along, u, lacking) * (1.0 - _smoothstep(beyond, 0.0, reach))
+        return np.where(across >= np.interp(along, u, (upper + lower) / 2), shift, 0.0)
+
+    def close(self, maps, landmarks: np.ndarray, lacking: np.ndarray | None):
+        """Shut the lips that `held_open` held apart: below the lips' middle line, each output pixel samples the
+        held-open map `lift` further down, the whole lower lip (to its outer contour) rigidly, then fading out
+        over the skin below (a monotone 1D map per column, so nothing folds). The lower lip rises to meet the
+        upper with the photo's teeth hidden between them; above the middle line nothing changes."""
+        if lacking is None:
+            return maps
+        _, axes, width = _mouth_frame(landmarks)
+        reach = _lift_reach(landmarks, lacking, width)
         size = maps[0].shape[0]
         mouth = landmarks[48:68]
         pad = reach + 2
@@ -354,15 +380,7 @@ class _Mouth:
         if x1 <= x0 or y1 <= y0:
             return maps
         xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
-        rel = np.stack([xs - origin[0], ys - origin[1]], -1)
-        along, across = rel @ axes[0], rel @ axes[1]
-        offset = across - np.interp(along, u, (upper + lower) / 2)
-        below = offset >= 0
-        thickness = np.where(below, np.interp(along, u, np.maximum(lower_outer - lower, 0)),
-                             np.interp(along, u, np.maximum(upper - upper_outer, 0)))
-        beyond = np.abs(offset) - np.interp(along, u, half) - thickness
-        shift = np.interp(along, u, half_gap) * (1.0 - _smoothstep(beyond, 0.0, reach))
-        shift = np.where(below, shift, -shift)
+        shift = self.lift(landmarks, np.stack([xs, ys], -1), lacking)
         sx = (xs + shift * axes[1][0]).astype(np.float32)
         sy = (ys + shift * axes[1][1]).astype(np.float32)
         out = []
@@ -550,9 +568,9 @@ class _Prepared:
     def maps(self, landmarks: np.ndarray, pose: np.ndarray, normalized: np.ndarray | None = None):
         """(map_x, map_y) (S, S) float32: the photo pixel each output pixel of the frame samples."""
         moved = _apart(landmarks, self.pairs, self.min_gap)
-        held, half_gap = self.mouth.held_open(moved, pose[5] / self.pose[5])
+        held, lacking = self.mouth.held_open(moved, pose[5] / self.pose[5])
         maps = self.deformation.maps(held, pose, normalized, self.fine_boxes(held))
-        return self.mouth.close(maps, moved, half_gap)
+        return self.mouth.close(maps, moved, lacking)
 
     def frame(self, landmarks: np.ndarray, pose: np.ndarray, iris: np.ndarray,
               normalized: np.ndarray | None = None) -> np.ndarray:

@@ -133,6 +133,26 @@ def test_closing_an_open_photo_mouth_hides_the_teeth_without_folding(astronaut, 
         assert column[rows > middle[1] + 1].min() > column[rows < middle[1] - 1].max()  # lips meet, teeth skipped
 
 
+def test_closing_an_open_photo_mouth_leaves_the_nose_and_the_chin_in_place(astronaut, renderer):
+    # A mouth shuts with the lower lip and the jaw (space.synth.phonetic.closed_lips raises the lower lip by the
+    # whole gap and keeps the upper): the nostrils and the chin's outline must stay where the landmarks put them,
+    # not be dragged down by the lips' closing (it pulled an open-mouthed photo's nostrils into a beak; the
+    # nostrils then moved by 0.36 of the lip gap, now by 0.07).
+    photo = astronaut.landmarks[:, :2]
+    gap = float(np.mean(photo[[67, 66, 65], 1] - photo[[61, 62, 63], 1]))
+    assert gap > 4  # the astronaut shows her teeth
+    closed = photo.copy()
+    closed[[65, 66, 67, 55, 56, 57, 58, 59], 1] -= gap
+    map_x, map_y = renderer.prepare(astronaut).maps(closed, astronaut.pose)
+    ys, xs = np.mgrid[0 : map_x.shape[0], 0 : map_x.shape[1]]
+    moved = np.hypot(map_x - xs, map_y - ys)  # how far each output pixel samples from itself
+    nostrils = moved[int(photo[30, 1]) : int(photo[33, 1]) + 3, int(photo[31, 0]) : int(photo[35, 0]) + 1]
+    assert nostrils.max() < 0.12 * gap, (nostrils.max(), gap)
+    chin = int(round(photo[8, 1]))
+    outline = moved[chin - 1 : chin + 2, int(photo[48, 0]) : int(photo[54, 0])]
+    assert outline.max() < 0.25 * gap, (outline.max(), gap)
+
+
 def test_gaze_moves_the_measured_iris(astronaut, renderer):
     rest = measure_iris(astronaut.image, astronaut.landmarks)
     assert np.all(np.isfinite(rest))
