@@ -57,7 +57,10 @@ def keep_lip_thickness(landmarks: np.ndarray, identity: np.ndarray) -> np.ndarra
     """No lip thinner than MIN_THICKNESS of the photo's: where a tucked lower lip pressed against a closed
     mouth pushed the upper lip's inner edge above its outer edge (`close_crossed_lips` meets them half way), the
     warp would turn the lip inside out. Inner edges are held below the upper lip's minimum thickness, and the
-    lower lip's outer edge below its inner edge by the same share. (..., 68, 3) -> a copy (y grows downwards)."""
+    lower lip's outer edge below its inner edge by the same share. Beside the corners (49, 53 above, 59, 55
+    below) the outer edge is held off the inner lip's line between the corner and its neighbour: an open
+    photo's lower lip, raised by the whole gap to close it, met the corner there, and on a rounded vowel rose
+    above it (a dark slit at the corner). (..., 68, 3) -> a copy (y grows downwards)."""
     out = np.array(landmarks, np.float64, copy=True)
     rest = np.asarray(identity, np.float64)
     for outer, inner in _UPPER_LIP:
@@ -67,7 +70,24 @@ def keep_lip_thickness(landmarks: np.ndarray, identity: np.ndarray) -> np.ndarra
         out[..., inner, 1] = np.maximum(out[..., inner, 1], out[..., upper, 1])  # still closed, not crossed
         least = MIN_THICKNESS * max(rest[outer, 1] - rest[inner, 1], 0.0)
         out[..., outer, 1] = np.maximum(out[..., outer, 1], out[..., inner, 1] + least)
+    for outer, corner, inner, below in _BESIDE_CORNERS:
+        sign = 1.0 if below else -1.0
+        least = MIN_THICKNESS * max(sign * (rest[outer, 1] - _line_y(rest, corner, inner, rest[outer, 0])), 0.0)
+        edge = _line_y(out, corner, inner, out[..., outer, 0]) + sign * least
+        out[..., outer, 1] = np.maximum(out[..., outer, 1], edge) if below else np.minimum(out[..., outer, 1], edge)
     return out
+
+
+#: (outer point, mouth corner, inner point, on the lower lip?): the lips' outer edge beside each corner
+_BESIDE_CORNERS = ((49, 60, 61, False), (53, 64, 63, False), (59, 60, 67, True), (55, 64, 65, True))
+
+
+def _line_y(points: np.ndarray, a: int, b: int, x: np.ndarray) -> np.ndarray:
+    """y of the line through points a and b at x ((..., 68, 3) points; x broadcast over the leading axes)."""
+    xa, ya, xb, yb = points[..., a, 0], points[..., a, 1], points[..., b, 0], points[..., b, 1]
+    dx = np.where(np.abs(xb - xa) < 1e-9, 1e-9, xb - xa)
+    t = np.clip((x - xa) / dx, 0.0, 1.0)
+    return ya + t * (yb - ya)
 
 
 def blend(s2l: np.ndarray, phonetic: np.ndarray, weight: float = PHONE_WEIGHT) -> np.ndarray:

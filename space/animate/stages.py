@@ -217,7 +217,7 @@ class Stages:
         """The face of the speech: (T, 68, 3) normalized landmarks from S2L, the recognised phones or both
         blended (`mouth`, AnimateOptions.mouth; space.animate.mouth). `phones`: the audio's phones when they
         were recognised already (the render job does it on a CPU worker). `timings` gets seconds per step."""
-        from .mouth import blend, phonetic_landmarks
+        from .mouth import blend, keep_lip_thickness, phonetic_landmarks
 
         timings = {} if timings is None else timings
         tick = time.perf_counter()
@@ -229,7 +229,7 @@ class Stages:
         phones = self.phones(audio) if phones is None else phones
         phonetic = phonetic_landmarks(phones, audio, identity, emotion, features.shape[1])
         timings["phones"] = time.perf_counter() - tick
-        return phonetic if landmarks is None else blend(landmarks, phonetic)
+        return phonetic if landmarks is None else keep_lip_thickness(blend(landmarks, phonetic), identity)
 
     def phones(self, audio: np.ndarray) -> list[tuple[float, float, str]]:
         """16 kHz speech (S,) -> timed IPA phones [(start s, end s, symbol)] (space.audio.phones)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from space.animate.mouth import PHONE_WEIGHT, blend, phonetic_landmarks
+from space.animate.mouth import PHONE_WEIGHT, blend, keep_lip_thickness, phonetic_landmarks
 from space.eval.articulation import CLOSED
 from space.face.expression import mouth_opening
 from space.models.emotion import emotion_vector
@@ -72,7 +72,8 @@ def animator():
 
 def test_the_three_sources_through_the_animator(animator):
     """mouth='s2l' is S2L's output as it was; 'phones' the recogniser's articulation; 'blend' between them,
-    PHONE_WEIGHT of the way to the phones; each records its time."""
+    PHONE_WEIGHT of the way to the phones, with no lip thinner than the photo's allows; each records its
+    time."""
     from space.portrait import astronaut_portrait
     from space.synth.speech import synthesize_speech
 
@@ -88,7 +89,8 @@ def test_the_three_sources_through_the_animator(animator):
     phones = stages.speaking_landmarks(features, speech, portrait.normalized, emotion, "phones")
     mixed = stages.speaking_landmarks(features, speech, portrait.normalized, emotion, "blend", timings)
     assert timings["phones"] > 0 and s2l.shape == phones.shape == mixed.shape == (features.shape[1], 68, 3)
-    np.testing.assert_allclose(mixed, (1 - PHONE_WEIGHT) * s2l + PHONE_WEIGHT * phones)
+    np.testing.assert_allclose(mixed, keep_lip_thickness((1 - PHONE_WEIGHT) * s2l + PHONE_WEIGHT * phones,
+                                                          portrait.normalized))
 
 
 def test_blended_mouth_closes_and_rounds_on_sentences_no_model_heard(animator):
@@ -113,7 +115,7 @@ def test_blended_mouth_closes_and_rounds_on_sentences_no_model_heard(animator):
 def test_no_lip_turns_inside_out():
     """A tucked lower lip pressed against a closed mouth can push the upper lip's inner edge above its outer
     edge; the lips keep at least half the photo's thickness, closed but never crossed."""
-    from space.animate.mouth import MIN_THICKNESS, keep_lip_thickness
+    from space.animate.mouth import MIN_THICKNESS
 
     identity = identity_base("mean_face")
     face = identity.copy()
@@ -126,6 +128,26 @@ def test_no_lip_turns_inside_out():
     assert np.all(lower >= MIN_THICKNESS * (identity[[58, 57, 56], 1] - identity[[67, 66, 65], 1]) - 1e-9)
     assert np.all(fixed[[67, 66, 65], 1] >= fixed[[61, 62, 63], 1])  # closed, not crossed
     np.testing.assert_allclose(keep_lip_thickness(identity[None], identity)[0], identity)  # a sound face is kept
+
+
+def test_the_lips_beside_the_corners_keep_their_thickness():
+    """An open photo's lower lip raised to close it, on a rounded vowel, rose above the corner beside it (59
+    above 60): the warp drew a dark slit there. The outer edge beside each corner stays off the inner lip's
+    line (corner to its neighbour) by MIN_THICKNESS of the photo's distance."""
+    from space.animate.mouth import MIN_THICKNESS, _line_y
+
+    identity = identity_base("mean_face")
+    face = identity.copy()
+    face[[59, 55], 1] = face[[60, 64], 1] - 0.01  # lower lip beside the corners above them
+    face[[49, 53], 1] = face[[60, 64], 1] + 0.01  # and the upper lip's below them
+    fixed = keep_lip_thickness(face[None], identity)[0]
+    for outer, corner, inner, below in ((49, 60, 61, False), (53, 64, 63, False), (59, 60, 67, True),
+                                        (55, 64, 65, True)):
+        sign = 1.0 if below else -1.0
+        line, rest = _line_y(fixed, corner, inner, fixed[outer, 0]), _line_y(identity, corner, inner, identity[outer, 0])
+        least = MIN_THICKNESS * sign * (identity[outer, 1] - rest)
+        assert least > 0 and sign * (fixed[outer, 1] - line) >= least - 1e-9, (outer, fixed[outer, 1], line)
+    np.testing.assert_allclose(np.delete(fixed, [49, 53, 55, 59], 0), np.delete(face, [49, 53, 55, 59], 0))
 
 
 def test_phones_recognised_on_another_worker_give_the_same_motion(animator):
