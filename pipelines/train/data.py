@@ -9,6 +9,14 @@
 - `window_batches(batch, stage, frames, stride)`: Arrow clips -> fixed-length windows of numpy arrays, the unit
   that Ray Data streams to the training workers (`training_datasets`).
 
+Audio-visual sync (`av_sync`, a preset setting): a source whose sound trails or leads its picture (a re-muxed
+upload, a lip-sync model's output; one of the ten real reference videos of benchmarks/eval_reconstruction.py
+trails by 7 frames) would teach S2L, the pose model and L2L a face out of step with its speech. For those stages
+each clip's offset is measured from the clip itself (`space.eval.lipsync.av_offset`: where its mouth opening
+follows its own loudness best, claimed only when clearly beyond +-2 frames) and put in an `av_offset` column;
+`shift` (default) re-pairs every face frame with its own sound, `skip` leaves such clips out, `off` trusts
+the source.
+
 Stage needs (arrays from `sequences`, see docs/lake.md):
     s2l   audio_features, normalized (+ identity: the clip's most closed-mouth frame), emotion
     pose  audio_features, poses
@@ -29,8 +37,8 @@ import pyarrow.compute as pc
 from pipelines.lake import Lake, unpack_column
 from space.models.l2l import crop_normalize
 
-__all__ = ["STAGE_ARRAYS", "clip_dataset", "clip_sequences", "clip_table", "latest_settings_id",
-           "training_datasets", "window_batches"]
+__all__ = ["AV_SYNC", "STAGE_ARRAYS", "apply_av_sync", "av_offsets", "clip_dataset", "clip_sequences", "clip_table",
+           "in_sync", "latest_settings_id", "training_datasets", "window_batches"]
 
 STAGE_ARRAYS = {
     "s2l": ("audio_features", "normalized"),
@@ -39,7 +47,12 @@ STAGE_ARRAYS = {
     "facevid2vid": ("boxes",),
 }
 CLIP_COLUMNS = ["id", "video_id", "settings_id", "split", "emotion", "intensity", "uri", "start_frame", "num_frames",
-                "fps"]
+                "fps", "sample_rate"]
+#: stages that pair the speech with the face, and what their clips' audio-visual sync is measured from
+SYNCED_STAGES = ("s2l", "pose", "l2l")
+SYNC_ARRAYS = ("audio", "normalized")
+AV_SYNC = ("shift", "skip", "off")
+MIN_SYNC_FRAMES = 50  # shorter clips are taken as in sync: +-10 lags over fewer frames say little
 VAL_SHARE = 0.1
 
 
@@ -72,16 +85,21 @@ def assign_splits(video_ids: list[str], given: list[str | None], share: float = 
     return splits
 
 
-def clip_table(lake: Lake, stage: str, settings_id: str | None = None) -> pa.Table:
-    """Clips of one settings id with the arrays `stage` needs and a filled `split` column."""
+def clip_table(lake: Lake, stage: str, settings_id: str | None = None, av_sync: str = "shift") -> pa.Table:
+    """Clips of one settings id with the arrays `stage` needs and a filled `split` column; for the stages that
+    pair speech with the face, an `av_offset` column (frames) handled as `av_sync` says (module docstring)."""
     if stage not in STAGE_ARRAYS:
         raise ValueError(f"unknown stage {stage!r}: choose one of {', '.join(STAGE_ARRAYS)}")
+    if av_sync not in AV_SYNC:
+        raise ValueError(f"unknown av_sync {av_sync!r}: choose one of {', '.join(AV_SYNC)}")
     settings_id = settings_id or latest_settings_id(lake)
     keep = pc.field("settings_id") == settings_id
     clips = lake.read("clips", columns=CLIP_COLUMNS, filter=keep)
     if clips.num_rows == 0:
         raise TrainingDataError(f"{lake.uri}: no clips for settings {settings_id}")
-    arrays = [c for name in STAGE_ARRAYS[stage] for c in (name, f"{name}_shape")]
+    measured = stage in SYNCED_STAGES and av_sync != "off"
+    names = [*STAGE_ARRAYS[stage], *(n for n in SYNC_ARRAYS if measured and n not in STAGE_ARRAYS[stage])]
+    arrays = [c for name in names for c in (name, f"{name}_shape")]
     seq = lake.read("sequences", columns=["id", *arrays], filter=keep)
     missing = [n for n in STAGE_ARRAYS[stage] if seq.column(n).null_count == seq.num_rows]
     if missing:
@@ -94,7 +112,59 @@ def clip_table(lake: Lake, stage: str, settings_id: str | None = None) -> pa.Tab
     table = pa.Table.from_arrays([*clips.columns, *seq.drop(["id"]).columns],
                                  names=[*clips.column_names, *seq.drop(["id"]).column_names]).sort_by("id")
     splits = assign_splits(table.column("video_id").to_pylist(), table.column("split").to_pylist())
-    return table.set_column(table.schema.get_field_index("split"), "split", pa.array(splits, pa.string()))
+    table = table.set_column(table.schema.get_field_index("split"), "split", pa.array(splits, pa.string()))
+    if stage not in SYNCED_STAGES:
+        return table
+    return apply_av_sync(table, av_sync, keep=STAGE_ARRAYS[stage])
+
+
+def av_offsets(table: pa.Table) -> list[int]:
+    """Each clip's audio-visual offset in frames (av_offset's sign: < 0, the mouth moves before its sound), from
+    its `audio` and `normalized` arrays."""
+    from space.eval.lipsync import audio_energy, av_offset, mouth_opening
+
+    audio, faces = unpack_column(table, "audio", "audio_shape"), unpack_column(table, "normalized", "normalized_shape")
+    rates, fps = table.column("sample_rate").to_pylist(), table.column("fps").to_pylist()
+    offsets = []
+    for sound, face, rate, frame_rate in zip(audio, faces, rates, fps):
+        if sound is None or face is None or len(face) < MIN_SYNC_FRAMES:
+            offsets.append(0)
+            continue
+        energy = audio_energy(sound, int(rate or 16000), float(frame_rate or 25.0), num_frames=len(face))
+        offsets.append(av_offset(energy, mouth_opening(face))["offset"])
+    return offsets
+
+
+def apply_av_sync(table: pa.Table, av_sync: str, keep: tuple[str, ...] = ()) -> pa.Table:
+    """`table` with an `av_offset` column (0 everywhere with `off`), without the clips out of sync under `skip`,
+    and without the sync-only arrays (those not in `keep`)."""
+    offsets = [0] * table.num_rows if av_sync == "off" else av_offsets(table)
+    table = table.append_column("av_offset", pa.array(offsets, pa.int32()))
+    if av_sync == "skip":
+        table = table.filter(pc.equal(table.column("av_offset"), 0))
+    extra = [c for n in SYNC_ARRAYS if n not in keep for c in (n, f"{n}_shape") if c in table.column_names]
+    return table.drop(extra).replace_schema_metadata({"av_out_of_sync": str(sum(o != 0 for o in offsets))})
+
+
+def sync_note(table: pa.Table, av_sync: str) -> str | None:
+    """A line for the run's summary when clips were out of sync (clip_table's count), else None."""
+    count = int((table.schema.metadata or {}).get(b"av_out_of_sync", b"0"))
+    if not count:
+        return None
+    done = {"shift": "re-paired with their own sound", "skip": "left out"}[av_sync]
+    return f"{count} clip(s) whose sound trails or leads the face by more than 2 frames were {done} (av_sync={av_sync})"
+
+
+def in_sync(features, faces: dict[str, np.ndarray], offset: int) -> tuple:
+    """(T, ...) features and per-frame face arrays of one clip -> both cut so face frame t meets its own sound:
+    offset < 0 (the mouth before its sound) drops the sound's first -offset frames and the face's last ones."""
+    if offset == 0:
+        return features, faces
+    lag = abs(int(offset))
+    n = min(len(features), *(len(v) for v in faces.values())) - lag
+    if offset < 0:
+        return features[lag : lag + n], {k: v[:n] for k, v in faces.items()}
+    return features[:n], {k: v[lag : lag + n] for k, v in faces.items()}
 
 
 def _emotions(table: pa.Table) -> list[dict | None]:
@@ -118,24 +188,30 @@ def _in_crop(landmarks: np.ndarray, crops: np.ndarray) -> np.ndarray:
     return crop_normalize((landmarks[:n] - origin) / side, 1.0)
 
 
-def _clip_fields(stage: str, arrays: dict, i: int) -> dict:
-    fields = {"features": arrays["audio_features"][i]}
+def _clip_fields(stage: str, arrays: dict, i: int, offset: int = 0) -> dict:
     if stage == "s2l":
-        fields["normalized"] = arrays["normalized"][i]
+        faces = {"normalized": arrays["normalized"][i]}
     elif stage == "pose":
-        fields["poses"] = arrays["poses"][i]
+        faces = {"poses": arrays["poses"][i]}
     else:
-        fields.update(landmarks=arrays["landmarks"][i], targets=arrays["kp_params"][i],
-                      canonical=arrays["kp_canonical"][i])
+        faces = {"landmarks": arrays["landmarks"][i], "targets": arrays["kp_params"][i]}
+    features, faces = in_sync(arrays["audio_features"][i], faces, offset)
+    fields = {"features": features, **faces}
+    if stage == "l2l":
+        fields["canonical"] = arrays["kp_canonical"][i]
     return fields
+
+
+def _offsets(table: pa.Table) -> list[int]:
+    return table.column("av_offset").to_pylist() if "av_offset" in table.column_names else [0] * table.num_rows
 
 
 def clip_sequences(table: pa.Table, stage: str) -> list:
     """Every clip of `table` as a ClipSequence (whole clips: validation, or training without Ray)."""
     from space.train.data import clip_from_arrays
 
-    arrays, emotions = _arrays(table, stage), _emotions(table)
-    return [clip_from_arrays(clip_id=cid, emotion=emotions[i], **_clip_fields(stage, arrays, i))
+    arrays, emotions, offsets = _arrays(table, stage), _emotions(table), _offsets(table)
+    return [clip_from_arrays(clip_id=cid, emotion=emotions[i], **_clip_fields(stage, arrays, i, offsets[i]))
             for i, cid in enumerate(table.column("id").to_pylist())]
 
 
@@ -144,9 +220,9 @@ def window_batches(batch: pa.Table, stage: str, frames: int, stride: int) -> Ite
     per clip. Clips shorter than `frames` give no window (they still count in validation)."""
     from space.train.data import clip_from_arrays
 
-    arrays, emotions = _arrays(batch, stage), _emotions(batch)
+    arrays, emotions, offsets = _arrays(batch, stage), _emotions(batch), _offsets(batch)
     for i, cid in enumerate(batch.column("id").to_pylist()):
-        clip = clip_from_arrays(clip_id=cid, emotion=emotions[i], **_clip_fields(stage, arrays, i))
+        clip = clip_from_arrays(clip_id=cid, emotion=emotions[i], **_clip_fields(stage, arrays, i, offsets[i]))
         starts = list(range(0, len(clip) - frames + 1, stride))
         if not starts:
             continue

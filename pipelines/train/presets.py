@@ -37,6 +37,7 @@ class TrainPreset:
     amp: bool = True  # bfloat16 autocast on a GPU (never on a CPU)
     shuffle_buffer: int = 256  # windows in each worker's local shuffle buffer
     pairs_per_clip: int = 8  # face-vid2vid: (source, driving) frame pairs drawn from each clip
+    av_sync: str = "shift"  # clips whose sound trails or leads the face: shift, skip or off (pipelines.train.data)
     model: dict = field(default_factory=dict)  # overrides of the stage's model config (S2LConfig, ...)
 
     def to_dict(self) -> dict:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipelines.lake import Lake
-from pipelines.train.data import clip_sequences, clip_table, latest_settings_id, training_datasets
+from pipelines.train.data import clip_sequences, clip_table, latest_settings_id, sync_note, training_datasets
 from pipelines.train.presets import TrainPreset
 
 __all__ = ["TrainSummary", "fit", "marker_name", "materialize_if_small", "previous_summary", "run_name",
@@ -189,7 +189,7 @@ def train_loop(config: dict) -> None:
         resumed_from = start
     wrapped = ray.train.torch.prepare_model(_loss_module(stage, model, preset), move_to_device=False)
 
-    table = clip_table(Lake(config["lake"], config["storage_options"]), stage, config["settings_id"])
+    table = clip_table(Lake(config["lake"], config["storage_options"]), stage, config["settings_id"], preset.av_sync)
     val_rows = table.filter(_is_in(table, config["val_ids"]))
     val = SequenceDataset(clip_sequences(val_rows, stage), augment="fixed", seed=12345)
     shard = ray.train.get_dataset_shard("train")
@@ -361,7 +361,7 @@ def run_training(stage: str, lake: Lake, checkpoints: str, preset: TrainPreset, 
     if done:
         return done
     start = time.time()
-    table = clip_table(lake, stage, settings_id)
+    table = clip_table(lake, stage, settings_id, preset.av_sync)
     if stage == "l2l":  # L2L's output is the lake's keypoint space: face-vid2vid's (15, 51) or LivePortrait's (21, 70)
         preset = fit_l2l_preset(preset, table, lake.uri)
     val_ids = validation_ids(table, lake)
@@ -377,8 +377,11 @@ def run_training(stage: str, lake: Lake, checkpoints: str, preset: TrainPreset, 
               "storage_options": lake.storage_options, "settings_id": settings_id, "val_ids": val_ids, "run": run}
     if stage == "l2l":  # the output scale: the training targets' mean and std, fixed before any worker starts
         config["target_stats"] = _target_stats(table)
+    note = sync_note(table, preset.av_sync)
+    if note:
+        log(f"{stage}: {note}")
     return fit(stage, run, train_loop, config, datasets, checkpoints, num_workers, use_gpu, max_failures,
-               worker_env, start)
+               worker_env, start, notes=[note] if note else None)
 
 
 def materialize_if_small(dataset, nbytes: float):

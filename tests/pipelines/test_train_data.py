@@ -90,3 +90,66 @@ def test_l2l_preset_follows_the_lakes_keypoint_space():
     assert fitted.model == {"keypoints": 15, "params": 51} and fitted.epochs == preset("l2l", "tiny").epochs
     with pytest.raises(ValueError, match=r"lake: the lake's keypoints are 21 x 3 with 70 head params.*params=51"):
         fit_l2l_preset(dataclasses.replace(preset("l2l", "tiny"), model={"params": 51}), table(21, 70), "lake")
+
+
+
+def _with_audio(lake, table):
+    """`table` (clip_table's, av_sync off) with each clip's raw audio joined back, as clip_table reads it."""
+    seq = lake.read("sequences", columns=["id", "audio", "audio_shape"])
+    rows = [seq.column("id").to_pylist().index(cid) for cid in table.column("id").to_pylist()]
+    seq = seq.take(rows)
+    table = table.drop(["av_offset"])
+    return table.append_column("audio", seq.column("audio")).append_column("audio_shape", seq.column("audio_shape"))
+
+
+def _sound_late(table, clip: int, frames: int):
+    """`table` where clip `clip`'s sound (raw audio and features alike) starts `frames` frames late: a source
+    muxed out of step. The other clips are as they were."""
+    import pyarrow as pa
+
+    from pipelines.lake import pack_column, unpack_column
+
+    count = len(unpack_column(table, "normalized", "normalized_shape")[clip])
+    for name in ("audio", "audio_features"):
+        values = unpack_column(table, name, f"{name}_shape")
+        sound = values[clip]
+        cut = frames * (len(sound) // count if name == "audio" else 1)
+        pad = np.zeros_like(sound[:cut]) if name == "audio" else np.repeat(sound[:1], cut, 0)
+        values[clip] = np.concatenate([pad, sound[: len(sound) - cut]])
+        flat, shapes = pack_column(values)
+        table = table.set_column(table.schema.get_field_index(name), name, flat)
+        table = table.set_column(table.schema.get_field_index(f"{name}_shape"), f"{name}_shape", shapes)
+    return table
+
+
+def test_a_clip_whose_sound_trails_its_face_is_re_paired_or_left_out(lake):
+    """The synthetic clips are in sync (offset 0, nothing changes); a clip whose sound starts 7 frames late (as
+    one of the real reference videos' does) is measured at -7 (its mouth moves before its sound). `shift` pairs
+    each face frame with its own sound again, exactly the clip as it was before the delay, 7 frames shorter;
+    `skip` leaves it out; `off` keeps it as it came."""
+    from pipelines.train.data import STAGE_ARRAYS, apply_av_sync, sync_note
+
+    table = clip_table(lake, "s2l")
+    assert table.column("av_offset").to_pylist() == [0] * table.num_rows and sync_note(table, "shift") is None
+    plain = clip_table(lake, "s2l", av_sync="off")
+    late = _sound_late(_with_audio(lake, plain), clip=0, frames=7)
+    keep = STAGE_ARRAYS["s2l"]
+
+    shifted = apply_av_sync(late, "shift", keep)
+    assert shifted.column("av_offset").to_pylist() == [-7] + [0] * (table.num_rows - 1)
+    assert "audio" not in shifted.column_names  # read for the measure only
+    assert sync_note(shifted, "shift").startswith("1 clip(s)")
+    before, after = clip_sequences(plain.slice(0, 1), "s2l")[0], clip_sequences(shifted.slice(0, 1), "s2l")[0]
+    assert len(after) == len(before) - 7
+    np.testing.assert_array_equal(after.features.numpy(), before.features[: len(after)].numpy())
+    np.testing.assert_array_equal(after.normalized, before.normalized[: len(after)])
+    window = next(window_batches(shifted.slice(0, 1), "s2l", frames=25, stride=10))
+    np.testing.assert_array_equal(window["features"][0], before.features[:25].numpy())
+
+    skipped = apply_av_sync(late, "skip", keep)
+    assert skipped.num_rows == table.num_rows - 1 and late.column("id")[0].as_py() not in skipped.column("id").to_pylist()
+    assert sync_note(skipped, "skip").endswith("left out (av_sync=skip)")
+    kept = clip_sequences(apply_av_sync(late, "off", keep).slice(0, 1), "s2l")[0]
+    assert len(kept) == len(before)
+    with pytest.raises(ValueError, match="unknown av_sync 'maybe'"):
+        clip_table(lake, "s2l", av_sync="maybe")
