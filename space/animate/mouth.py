@@ -10,8 +10,9 @@ Both are landmarks in the same normalized space (S2L was trained to output exact
 builds, from a synthesiser's phone times), so they blend point for point.
 Why blend: S2L has heard only synthesised speech; the recogniser was trained on real voices. On the ten real
 videos of benchmarks/eval_reconstruction.py (each video's own speech, mouth opening before rendering against
-the real mouth's, ONNX meter) S2L alone reaches a median r of 0.40, the phones alone 0.46, and the blend at 0.7
-0.50 (0.48 at 0.5, 0.49 at 0.8): their errors fall on different videos and words.
+the real mouth's, ONNX meter) S2L alone reaches a median r of 0.40, the phones alone 0.46 and the blend 0.48:
+their errors fall on different videos and words. The weight matters little (0.47 at 0.5, 0.48 at 0.6-0.9; it
+was chosen on those same ten videos, which are all the real speech with real mouths the project has).
 """
 
 from __future__ import annotations
