@@ -9,6 +9,7 @@ import pytest
 from pipelines.train.data import TrainingDataError, assign_splits, clip_sequences, clip_table, window_batches
 from pipelines.train.presets import apply_overrides, preset
 from tests.support.lakes import make_training_lake
+from tests.support.paths import SHARED_DATA, needs_shared
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +154,23 @@ def test_a_clip_whose_sound_trails_its_face_is_re_paired_or_left_out(lake):
     assert len(kept) == len(before)
     with pytest.raises(ValueError, match="unknown av_sync 'maybe'"):
         clip_table(lake, "s2l", av_sync="maybe")
+
+
+@needs_shared
+def test_the_real_reference_whose_sound_trails_is_found_in_the_lake(tmp_path):
+    """Through the preprocessing job's own path (dlib landmarks, the lake): v12 (LivePortrait's driving clip,
+    its mouth 7 frames ahead of its sound; benchmarks/eval_reconstruction.py) is measured at -7, v03 at 0."""
+    from pipelines.lake import Lake
+    from pipelines.preprocess import PreprocessRun, PreprocessSettings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("v12_young_man_outdoor_liveportrait_d20.mp4", "v03_man_suit_retalking1.mp4"):
+        (corpus / name).symlink_to(SHARED_DATA / "videos" / name)
+    lake = Lake(str(tmp_path / "lake"))
+    PreprocessRun(str(corpus), lake, PreprocessSettings(), log=lambda _: None).execute()
+    table = clip_table(lake, "s2l")
+    clips = lake.read("clips", columns=["id", "uri"])
+    source = dict(zip(clips.column("id").to_pylist(), (u.rsplit("/", 1)[-1][:3] for u in clips.column("uri").to_pylist())))
+    offsets = {source[c]: o for c, o in zip(table.column("id").to_pylist(), table.column("av_offset").to_pylist())}
+    assert offsets == {"v12": -7, "v03": 0}
