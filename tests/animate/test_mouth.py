@@ -144,7 +144,8 @@ def test_the_lips_beside_the_corners_keep_their_thickness():
     for outer, corner, inner, below in ((49, 60, 61, False), (53, 64, 63, False), (59, 60, 67, True),
                                         (55, 64, 65, True)):
         sign = 1.0 if below else -1.0
-        line, rest = _line_y(fixed, corner, inner, fixed[outer, 0]), _line_y(identity, corner, inner, identity[outer, 0])
+        line = _line_y(fixed, corner, inner, fixed[outer, 0])
+        rest = _line_y(identity, corner, inner, identity[outer, 0])
         least = MIN_THICKNESS * sign * (identity[outer, 1] - rest)
         assert least > 0 and sign * (fixed[outer, 1] - line) >= least - 1e-9, (outer, fixed[outer, 1], line)
     np.testing.assert_allclose(np.delete(fixed, [49, 53, 55, 59], 0), np.delete(face, [49, 53, 55, 59], 0))

@@ -148,7 +148,8 @@ def test_a_clip_whose_sound_trails_its_face_is_re_paired_or_left_out(lake):
     np.testing.assert_array_equal(window["features"][0], before.features[:25].numpy())
 
     skipped = apply_av_sync(late, "skip", keep)
-    assert skipped.num_rows == table.num_rows - 1 and late.column("id")[0].as_py() not in skipped.column("id").to_pylist()
+    assert skipped.num_rows == table.num_rows - 1
+    assert late.column("id")[0].as_py() not in skipped.column("id").to_pylist()
     assert sync_note(skipped, "skip").endswith("left out (av_sync=skip)")
     kept = clip_sequences(apply_av_sync(late, "off", keep).slice(0, 1), "s2l")[0]
     assert len(kept) == len(before)
@@ -171,6 +172,7 @@ def test_the_real_reference_whose_sound_trails_is_found_in_the_lake(tmp_path):
     PreprocessRun(str(corpus), lake, PreprocessSettings(), log=lambda _: None).execute()
     table = clip_table(lake, "s2l")
     clips = lake.read("clips", columns=["id", "uri"])
-    source = dict(zip(clips.column("id").to_pylist(), (u.rsplit("/", 1)[-1][:3] for u in clips.column("uri").to_pylist())))
+    names = (uri.rsplit("/", 1)[-1][:3] for uri in clips.column("uri").to_pylist())
+    source = dict(zip(clips.column("id").to_pylist(), names))
     offsets = {source[c]: o for c, o in zip(table.column("id").to_pylist(), table.column("av_offset").to_pylist())}
     assert offsets == {"v12": -7, "v03": 0}
