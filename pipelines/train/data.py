@@ -38,7 +38,7 @@ from pipelines.lake import Lake, unpack_column
 from space.models.l2l import crop_normalize
 
 __all__ = ["AV_SYNC", "STAGE_ARRAYS", "apply_av_sync", "av_offsets", "clip_dataset", "clip_sequences", "clip_table",
-           "in_sync", "latest_settings_id", "training_datasets", "window_batches"]
+           "in_sync", "latest_settings_id", "nonzero_offsets", "training_datasets", "window_batches", "with_offsets"]
 
 STAGE_ARRAYS = {
     "s2l": ("audio_features", "normalized"),
@@ -144,6 +144,20 @@ def apply_av_sync(table: pa.Table, av_sync: str, keep: tuple[str, ...] = ()) -> 
         table = table.filter(pc.equal(table.column("av_offset"), 0))
     extra = [c for n in SYNC_ARRAYS if n not in keep for c in (n, f"{n}_shape") if c in table.column_names]
     return table.drop(extra).replace_schema_metadata({"av_out_of_sync": str(sum(o != 0 for o in offsets))})
+
+
+def nonzero_offsets(table: pa.Table) -> dict[str, int]:
+    """{clip id: av_offset} of the clips out of sync (what the driver hands its workers, so they need not
+    measure again)."""
+    return {cid: o for cid, o in zip(table.column("id").to_pylist(), _offsets(table)) if o}
+
+
+def with_offsets(table: pa.Table, offsets: dict[str, int]) -> pa.Table:
+    """`table` with its `av_offset` column set from {clip id: offset} (0 for the clips not named)."""
+    column = pa.array([offsets.get(cid, 0) for cid in table.column("id").to_pylist()], pa.int32())
+    if "av_offset" in table.column_names:
+        return table.set_column(table.schema.get_field_index("av_offset"), "av_offset", column)
+    return table.append_column("av_offset", column)
 
 
 def sync_note(table: pa.Table, av_sync: str) -> str | None:

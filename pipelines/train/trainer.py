@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipelines.lake import Lake
-from pipelines.train.data import clip_sequences, clip_table, latest_settings_id, sync_note, training_datasets
+from pipelines.train.data import (clip_sequences, clip_table, latest_settings_id, nonzero_offsets, sync_note,
+                                  training_datasets, with_offsets)
 from pipelines.train.presets import TrainPreset
 
 __all__ = ["TrainSummary", "fit", "marker_name", "materialize_if_small", "previous_summary", "run_name",
@@ -158,7 +159,7 @@ def _maybe_fail(epoch: int) -> None:
 
 def train_loop(config: dict) -> None:
     """One Ray Train worker. `config`: stage, preset (dict), steps_per_epoch, lake, storage_options,
-    settings_id, val_ids, target_stats (L2L), run."""
+    settings_id, val_ids, target_stats (L2L), run, av_offsets (the clips out of sync, measured by the driver)."""
     import ray.train
     import ray.train.torch
     import torch
@@ -189,8 +190,9 @@ def train_loop(config: dict) -> None:
         resumed_from = start
     wrapped = ray.train.torch.prepare_model(_loss_module(stage, model, preset), move_to_device=False)
 
-    table = clip_table(Lake(config["lake"], config["storage_options"]), stage, config["settings_id"], preset.av_sync)
-    val_rows = table.filter(_is_in(table, config["val_ids"]))
+    # the driver measured each clip's sync once (clip_table): its offsets come in the config, not measured again
+    table = clip_table(Lake(config["lake"], config["storage_options"]), stage, config["settings_id"], "off")
+    val_rows = with_offsets(table.filter(_is_in(table, config["val_ids"])), config.get("av_offsets", {}))
     val = SequenceDataset(clip_sequences(val_rows, stage), augment="fixed", seed=12345)
     shard = ray.train.get_dataset_shard("train")
     autocast = device.type == "cuda" and preset.amp
@@ -374,7 +376,8 @@ def run_training(stage: str, lake: Lake, checkpoints: str, preset: TrainPreset, 
     log(f"{stage}: {table.num_rows - len(val_ids)} training clips ({windows} windows of {preset.frames} frames), "
         f"{len(val_ids)} validation clips; {num_workers} workers, {steps} steps per epoch; run {run}")
     config = {"stage": stage, "preset": preset.to_dict(), "steps_per_epoch": steps, "lake": lake.uri,
-              "storage_options": lake.storage_options, "settings_id": settings_id, "val_ids": val_ids, "run": run}
+              "storage_options": lake.storage_options, "settings_id": settings_id, "val_ids": val_ids, "run": run,
+              "av_offsets": nonzero_offsets(table)}
     if stage == "l2l":  # the output scale: the training targets' mean and std, fixed before any worker starts
         config["target_stats"] = _target_stats(table)
     note = sync_note(table, preset.av_sync)
