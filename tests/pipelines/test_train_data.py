@@ -132,8 +132,8 @@ def _sound_late(table, clip: int, frames: int):
 
 def test_a_clip_whose_sound_trails_its_face_is_re_paired_or_left_out(lake):
     """The synthetic clips are in sync (offset 0, nothing changes); a clip whose sound (a voice made as loud as
-    its mouth is open: the synthetic voice alone put the peak at -6 or -7 from one lake build to the next) starts 7 frames late (as
-    one of the real reference videos' does) is measured at -7 (its mouth moves before its sound). `shift` pairs
+    its mouth is open: the synthetic voice alone put the peak at -6 or -7 from one lake build to the next)
+    starts 7 frames late (as one of the real reference videos' does) is measured at -7 (its mouth moves before its sound). `shift` pairs
     each face frame with its own sound again, exactly the clip as it was before the delay, 7 frames shorter;
     `skip` leaves it out; `off` keeps it as it came."""
     from pipelines.train.data import STAGE_ARRAYS, apply_av_sync, nonzero_offsets, sync_note, with_offsets
