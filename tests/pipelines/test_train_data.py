@@ -132,27 +132,36 @@ def _sound_late(table, clip: int, frames: int):
 
 def test_a_clip_whose_sound_trails_its_face_is_re_paired_or_left_out(lake):
     """The synthetic clips are in sync (offset 0, nothing changes); a clip whose sound (a voice made as loud as
-    its mouth is open: the synthetic voice alone put the peak at -6 or -7 from one lake build to the next)
-    starts 7 frames late (as one of the real reference videos' does) is measured at -7 (its mouth moves before its sound). `shift` pairs
-    each face frame with its own sound again, exactly the clip as it was before the delay, 7 frames shorter;
-    `skip` leaves it out; `off` keeps it as it came."""
-    from pipelines.train.data import STAGE_ARRAYS, apply_av_sync, nonzero_offsets, sync_note, with_offsets
+    its mouth is open) starts 7 frames late (as one of the real reference videos' does) is measured at -7 (its
+    mouth moves before its sound). `shift` pairs each face frame with its own sound again, exactly the clip as
+    it was before the delay, 7 frames shorter; `skip` leaves it out; `off` keeps it as it came. The delayed clip
+    is the longest: clips shorter than MIN_SYNC_FRAMES are taken as in sync, and the clips' order (by id)
+    changes with the lake's folder."""
+    from pipelines.lake import unpack_column
+    from pipelines.train.data import (
+        MIN_SYNC_FRAMES, STAGE_ARRAYS, apply_av_sync, nonzero_offsets, sync_note, with_offsets,
+    )
 
     table = clip_table(lake, "s2l")
     assert table.column("av_offset").to_pylist() == [0] * table.num_rows and sync_note(table, "shift") is None
     plain = clip_table(lake, "s2l", av_sync="off")
-    late = _sound_late(_with_audio(lake, plain), clip=0, frames=7)
+    lengths = [len(f) for f in unpack_column(plain, "normalized", "normalized_shape")]
+    clip = int(np.argmax(lengths))
+    assert lengths[clip] - 7 >= MIN_SYNC_FRAMES
+    late = _sound_late(_with_audio(lake, plain), clip=clip, frames=7)
     keep = STAGE_ARRAYS["s2l"]
 
     shifted = apply_av_sync(late, "shift", keep)
-    assert shifted.column("av_offset").to_pylist() == [-7] + [0] * (table.num_rows - 1)
+    expected = [0] * table.num_rows
+    expected[clip] = -7
+    assert shifted.column("av_offset").to_pylist() == expected
     assert "audio" not in shifted.column_names  # read for the measure only
     assert sync_note(shifted, "shift").startswith("1 clip(s)")
-    before, after = clip_sequences(plain.slice(0, 1), "s2l")[0], clip_sequences(shifted.slice(0, 1), "s2l")[0]
+    before, after = clip_sequences(plain.slice(clip, 1), "s2l")[0], clip_sequences(shifted.slice(clip, 1), "s2l")[0]
     assert len(after) == len(before) - 7
     np.testing.assert_array_equal(after.features.numpy(), before.features[: len(after)].numpy())
     np.testing.assert_array_equal(after.normalized, before.normalized[: len(after)])
-    window = next(window_batches(shifted.slice(0, 1), "s2l", frames=25, stride=10))
+    window = next(window_batches(shifted.slice(clip, 1), "s2l", frames=25, stride=10))
     np.testing.assert_array_equal(window["features"][0], before.features[:25].numpy())
     # the training workers get the driver's offsets instead of measuring again
     again = with_offsets(plain, nonzero_offsets(shifted))
@@ -160,9 +169,9 @@ def test_a_clip_whose_sound_trails_its_face_is_re_paired_or_left_out(lake):
 
     skipped = apply_av_sync(late, "skip", keep)
     assert skipped.num_rows == table.num_rows - 1
-    assert late.column("id")[0].as_py() not in skipped.column("id").to_pylist()
+    assert late.column("id")[clip].as_py() not in skipped.column("id").to_pylist()
     assert sync_note(skipped, "skip").endswith("left out (av_sync=skip)")
-    kept = clip_sequences(apply_av_sync(late, "off", keep).slice(0, 1), "s2l")[0]
+    kept = clip_sequences(apply_av_sync(late, "off", keep).slice(clip, 1), "s2l")[0]
     assert len(kept) == len(before)
     with pytest.raises(ValueError, match="unknown av_sync 'maybe'"):
         clip_table(lake, "s2l", av_sync="maybe")
