@@ -5,6 +5,7 @@ import pytest
 
 from space.eval.reconstruction import (
     align, face_box, face_similarity, mouth_correlation, mouth_distance, psnr, seam_band, seam_ratios,
+    speaker_mean_mouth,
 )
 from space.face.mean_face import MEAN_FACE
 
@@ -59,6 +60,28 @@ def test_mouth_distance_ignores_pose_and_sees_the_mouth():
     gone = real.copy()
     gone[4] = np.nan
     assert np.isnan(mouth_distance(gone, real)[4])
+
+
+def test_the_speakers_mean_mouth_bounds_every_still_mouth():
+    """A mouth that opens and shuts around half open, on a moving head: its own mean (found through the pose)
+    is closer to it than the first frame's closed mouth or any other still opening, and a mouth that never
+    moves is its own mean."""
+    opening = 0.04 + 0.04 * np.sin(np.linspace(0, 6 * np.pi, 60))
+    opening[0] = 0.0
+    angles = np.linspace(-8, 8, 60)
+    real = np.stack([similar(f, angle_deg=a, scale=1 + a / 50) for f, a in zip(faces(opening), angles)])
+    mean = speaker_mean_mouth(real)
+    np.testing.assert_allclose(mean[:48], real[0][:48])
+    bound = np.nanmean(mouth_distance(real, mean))
+    for held in (0.0, 0.02, 0.06, 0.08):
+        assert bound < np.nanmean(mouth_distance(real, align(faces([held])[0], real[0])))
+    assert bound > 0
+    np.testing.assert_allclose(speaker_mean_mouth(np.repeat(real[:1], 5, 0)), real[0], atol=1e-9)
+    gone = real.copy()
+    gone[0] = np.nan  # the first frame with a face leads
+    np.testing.assert_allclose(speaker_mean_mouth(gone)[:48], real[1][:48])
+    with pytest.raises(ValueError, match="no frame"):
+        speaker_mean_mouth(np.full((3, 68, 2), np.nan))
 
 
 def test_face_similarity_and_psnr():
