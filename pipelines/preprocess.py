@@ -24,6 +24,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from importlib import metadata
 
 import pyarrow as pa
@@ -39,6 +40,7 @@ from pipelines.stages.keypoints import KeypointSettings, KeypointStage
 from pipelines.stages.write import RECEIPT, WriteStage
 from pipelines.tables import SCHEMAS, errors_table, utc_now
 from space.audio.features import AudioFeatureConfig
+from space.io.uri import model_fingerprint
 
 __all__ = [
     "PIPELINE_VERSION",
@@ -70,10 +72,25 @@ class PreprocessSettings:
     def to_dict(self) -> dict:
         return {"pipeline_version": PIPELINE_VERSION, **asdict(self), "keypoints": self.keypoints.to_dict()}
 
-    @property
+    def identity(self) -> dict:
+        """`to_dict` with each model reference replaced by what it holds (space.io.uri.model_fingerprint): new
+        weights saved over the old path are new settings, so a re-run processes the corpus again instead of
+        taking rows made by the old model as done; the same weights read from another path or s3:// are not."""
+        out = self.to_dict()
+        for group, key in MODEL_REFERENCES:
+            out[group] = {**out[group], key: model_fingerprint(out[group][key])}
+        return out
+
+    @cached_property
     def settings_id(self) -> str:
-        payload = json.dumps(self.to_dict(), sort_keys=True)
+        """16 hex characters over `identity()` (its model files are read once per settings object)."""
+        payload = json.dumps(self.identity(), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+#: (settings group, field) of every model file or folder that shapes the rows
+MODEL_REFERENCES = (("faces", "weights"), ("transcripts", "model"), ("transcripts", "align_model"),
+                    ("keypoints", "checkpoint"), ("keypoints", "config"))
 
 
 #: peak memory of one worker of a model stage (its model and framework), GB; measured on CPU with the defaults

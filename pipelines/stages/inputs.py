@@ -19,7 +19,6 @@ size and touches neither end is the (unlikely, for encoded media) blind spot.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 from collections.abc import Iterable
@@ -32,26 +31,18 @@ import pyarrow.parquet as pq
 
 from pipelines.stages.base import Resources, Stage, error_row
 from space.io.probe import probe
-from space.io.uri import file_size, is_remote, open_uri, to_local
+from space.io.uri import content_digest, file_size, is_remote, open_uri, to_local
 
 __all__ = ["MANIFEST_COLUMNS", "VIDEO_EXTENSIONS", "ProbeStage", "list_inputs", "video_id"]
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 #: optional manifest columns carried into the rows (`uri` is required)
 MANIFEST_COLUMNS = ("speaker", "emotion", "intensity", "split")
-_EDGE = 64 * 1024
 
 
 def video_id(uri: str) -> str:
     """Content identity of a file: sha256(size, first 64 KiB, last 64 KiB), 32 hex characters."""
-    size = file_size(uri)  # MissingFileError for a missing file
-    h = hashlib.sha256(f"size={size};".encode())
-    with open_uri(uri) as f:
-        h.update(f.read(_EDGE))
-        if size > _EDGE:
-            f.seek(max(size - _EDGE, _EDGE))
-            h.update(f.read(_EDGE))
-    return h.hexdigest()[:32]
+    return content_digest(uri)  # MissingFileError for a missing file
 
 
 def _input_row(uri: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 
 Decoders (PyAV, decord, Pillow) want either a local path or a seekable file object; these helpers give them one
 and turn "not there" into a typed `MissingFileError` that names the URI. `write_bytes` publishes a small output
-(subtitles, JSON) atomically.
+(subtitles, JSON) atomically. `content_digest` and `model_fingerprint` name a file or a model folder by what it
+holds rather than where it lies (a video's id; a model's part in a job's settings id).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import uuid
@@ -20,6 +22,7 @@ import fsspec
 from space.errors import MissingFileError
 
 _LOCAL_PROTOCOLS = {"", "file", "local"}
+EDGE_BYTES = 64 * 1024  # content_digest reads this much at each end of a file
 
 
 def _protocol(uri: str | os.PathLike[str]) -> str:
@@ -77,6 +80,44 @@ def _fresh(fs, path: str, fn):
     except FileNotFoundError:
         fs.invalidate_cache(path)
         return fn(path)
+
+
+def content_digest(uri: str | os.PathLike[str]) -> str:
+    """sha256 over (size, the first 64 KiB, the last 64 KiB) of a file, 32 hex characters; MissingFileError when
+    nothing is there. Two ranged reads however large the file (cheap on s3://); a change that keeps the size and
+    touches neither end is its (for encoded media and model weights, unlikely) blind spot."""
+    size = file_size(uri)
+    h = hashlib.sha256(f"size={size};".encode())
+    with open_uri(uri) as f:
+        h.update(f.read(EDGE_BYTES))
+        if size > EDGE_BYTES:
+            f.seek(max(size - EDGE_BYTES, EDGE_BYTES))
+            h.update(f.read(EDGE_BYTES))
+    return h.hexdigest()[:32]
+
+
+def model_fingerprint(ref: str | os.PathLike[str] | None) -> str | None:
+    """What a model reference holds, for a settings id: a file's content_digest, a folder's digest over each of
+    its files' names and digests, as "content:<hex>"; None stays None, and a reference that names nothing
+    there (a model name a library resolves from its cache, or a path not yet filled) stays as written. So new
+    weights saved over the old path change the id, and the same weights moved elsewhere keep it."""
+    if ref is None:
+        return None
+    text = os.fspath(ref)
+    fs, path = fsspec.core.url_to_fs(text if is_remote(text) else os.path.abspath(to_local(text)))
+    try:
+        if not fs.exists(path):
+            return text
+        if not fs.isdir(path):
+            return f"content:{content_digest(text)}"
+        files = sorted(fs.find(path))
+    except (OSError, MissingFileError):  # unreadable (no credentials, a dangling link): as written
+        return text
+    h = hashlib.sha256()
+    for name in files:  # fsspec lists a folder's files by full path, without the protocol, "/"-separated
+        uri = fs.unstrip_protocol(name) if is_remote(text) else name
+        h.update(f"{name[len(path.rstrip('/')) + 1:]}={content_digest(uri)};".encode())
+    return f"content:{h.hexdigest()[:32]}"
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import fsspec
 import pytest
 
 from space.errors import MissingFileError
-from space.io.uri import file_size, is_remote, local_path, open_uri
+from space.io.uri import content_digest, file_size, is_remote, local_path, model_fingerprint, open_uri
 
 
 @pytest.fixture
@@ -73,3 +73,35 @@ def test_missing_file_names_the_uri(tmp_path, make_uri) -> None:
 def test_directory_is_not_a_file(tmp_path) -> None:
     with pytest.raises(MissingFileError, match="directory"):
         file_size(tmp_path)
+
+
+def test_a_model_is_known_by_what_it_holds(tmp_path) -> None:
+    """A settings id names a model by its content: the same weights elsewhere (another folder, s3://) are the
+    same model, weights saved over the old file or a changed file in a model folder are another one; a name a
+    library resolves itself ("large-v3") and None stay as they are."""
+    weights = os.urandom(200_000)  # longer than the two 64 KiB ends content_digest reads
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "model.bin").write_bytes(weights)
+    (tmp_path / "a" / "config.json").write_text("{}")
+    moved = tmp_path / "b"
+    moved.mkdir()
+    (moved / "model.bin").write_bytes(weights)
+    (moved / "config.json").write_text("{}")
+    remote = f"memory://space-tests/{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    fs.pipe({f"{remote}/model.bin": weights, f"{remote}/config.json": b"{}"})
+
+    file_print = model_fingerprint(tmp_path / "a" / "model.bin")
+    assert file_print == f"content:{content_digest(tmp_path / 'a' / 'model.bin')}"
+    assert file_print == model_fingerprint(moved / "model.bin") == model_fingerprint(f"{remote}/model.bin")
+    folder_print = model_fingerprint(tmp_path / "a")
+    assert folder_print.startswith("content:") and folder_print != file_print
+    assert folder_print == model_fingerprint(str(moved) + "/") == model_fingerprint(remote)
+
+    (moved / "model.bin").write_bytes(weights[:-1] + bytes([weights[-1] ^ 1]))  # retrained, saved over
+    assert model_fingerprint(moved / "model.bin") != file_print and model_fingerprint(moved) != folder_print
+    (tmp_path / "a" / "extra.txt").write_text("x")
+    assert model_fingerprint(tmp_path / "a") != folder_print
+    assert model_fingerprint("large-v3") == "large-v3" and model_fingerprint(None) is None
+    assert model_fingerprint(tmp_path / "not-yet.pth") == str(tmp_path / "not-yet.pth")
+    fs.rm(remote, recursive=True)

@@ -279,16 +279,37 @@ def test_transcripts_and_keypoints_when_their_models_are_given(corpus, tmp_path)
         assert " ".join(w["text"].strip() for w in t["words"]).split() == t["text"].split()
         assert all(0 <= w["start"] <= w["end"] <= length + 1e-3 for w in t["words"])
 
-    seq = lake.read("sequences")
-    params = unpack_column(seq, "kp_params", "kp_params_shape")
-    canonical = unpack_column(seq, "kp_canonical", "kp_canonical_shape")
-    crops = unpack_column(seq, "kp_crops", "kp_crops_shape")
-    for i, clip_id in enumerate(seq.column("id").to_pylist()):
-        clip = clips[clip_id]
-        n = clip["num_frames"]
-        assert params[i].shape == (n, 51 - 45 + 3 * 3) and canonical[i].shape == (3, 3) and crops[i].shape == (n, 3)
-        frame = read_video(clip["uri"], start_frame=clip["start_frame"], num_frames=1).frames[0]
-        image = torch.from_numpy(crop_square(frame, *crops[i][0], 256)).permute(2, 0, 1)[None].float() / 255
-        with torch.no_grad():
-            expected = model.estimate(image)[0].numpy()
-        np.testing.assert_allclose(params[i][0], expected, atol=1e-4)
+    def assert_keypoints_of(model, clips):
+        seq = lake.read("sequences")
+        ids = seq.column("id").to_pylist()
+        params = unpack_column(seq, "kp_params", "kp_params_shape")
+        canonical = unpack_column(seq, "kp_canonical", "kp_canonical_shape")
+        crops = unpack_column(seq, "kp_crops", "kp_crops_shape")
+        for clip_id, clip in clips.items():
+            i, n = ids.index(clip_id), clip["num_frames"]
+            assert params[i].shape == (n, 51 - 45 + 3 * 3) and canonical[i].shape == (3, 3)
+            assert crops[i].shape == (n, 3)
+            frame = read_video(clip["uri"], start_frame=clip["start_frame"], num_frames=1).frames[0]
+            image = torch.from_numpy(crop_square(frame, *crops[i][0], 256)).permute(2, 0, 1)[None].float() / 255
+            with torch.no_grad():
+                expected = model.estimate(image)[0].numpy()
+            np.testing.assert_allclose(params[i][0], expected, atol=1e-4)
+
+    assert_keypoints_of(model, clips)
+
+    # retrained weights saved over the same file are new settings: the re-run extracts the keypoints again (with
+    # the old id it took the old model's rows as done); the same weights at another path are the same settings
+    torch.manual_seed(1)
+    retrained = FaceVid2Vid(tiny_config(256)).eval()
+    retrained.save_checkpoint(str(tmp_path / "fv2v.pth.tar"))
+    same_paths = dataclasses.replace(settings)
+    assert same_paths.settings_id != settings.settings_id
+    shutil.copy(tmp_path / "fv2v.pth.tar", tmp_path / "elsewhere.pth.tar")
+    elsewhere = dataclasses.replace(settings.keypoints, checkpoint=str(tmp_path / "elsewhere.pth.tar"))
+    assert dataclasses.replace(settings, keypoints=elsewhere).settings_id == same_paths.settings_id
+    again = run_preprocess_quiet(small, lake, same_paths)
+    assert again.videos == 1 and again.skipped == 0 and again.error_count == 0
+    new = {c["id"]: c for c in _rows(lake, "clips") if c["settings_id"] == same_paths.settings_id}
+    assert new and not set(new) & set(clips)
+    assert_keypoints_of(retrained, new)
+    assert_keypoints_of(model, clips)  # the old version stays
