@@ -5,8 +5,9 @@
     -> encode (+ join) -> results committed as they arrive -> staging cleaned -> gallery
 
 A request's `spec` hashes everything that changes its video: the request's fields, the settings that change
-pixels (size, landmark backend, crf), RENDER_VERSION and the SHA-256 of every checkpoint its renderer loads. So a
-re-run renders only what is missing or failed; changed weights or a changed row render again.
+pixels (size, landmark backend, crf), RENDER_VERSION, the SHA-256 of every checkpoint its renderer loads and, for
+subtitles, what the speech models' folders hold. So a re-run renders only what is missing or failed; changed
+weights or a changed row render again.
 
 The results table (`<out>/_results`, Delta) is a log: one row per request per run that did something to it, the
 latest row of a request being its state (`latest_results`). Results are committed every `commit_every` videos, so
@@ -95,16 +96,26 @@ def model_fingerprints(checkpoints: str | None, renderer: str, size: int, drivin
             for stage, uri in model_files(checkpoints, renderer, size, driving).items()}
 
 
-def request_spec(request: dict, settings: RenderSettings, models: dict) -> str:
+def subtitle_models(settings: RenderSettings) -> list[str | None]:
+    """The Whisper and aligner models as a spec counts them: by what their folders hold (a model name a library
+    resolves from its cache, by its name), so a new model saved over the old folder renders the subtitles again."""
+    from space.io.uri import model_fingerprint
+
+    return [model_fingerprint(settings.whisper_model), model_fingerprint(settings.align_model)]
+
+
+def request_spec(request: dict, settings: RenderSettings, models: dict,
+                 subtitles: list[str | None] | None = None) -> str:
     """What changes a request's outputs: its fields (inputs by URI: put changed media under a new name), the
-    settings that change pixels, the weights' digests, and for subtitles the Whisper and aligner models."""
+    settings that change pixels, the weights' digests, and for subtitles the Whisper and aligner models
+    (`subtitle_models`, read once per run by the caller; from `settings` when not given)."""
     payload = {"request": {k: request.get(k) for k in _SPEC_FIELDS}, "pixels": settings.pixels(),
                "models": {k: v["sha256"] for k, v in models.items()}, "version": RENDER_VERSION}
     driving = settings.driving_of(request.get("renderer") or "warp")
     if driving != "l2l":  # (absent for the default, so the specs of earlier runs still hold)
         payload["driving"] = driving
     if request.get("subtitles"):
-        payload["subtitle_models"] = [settings.whisper_model, settings.align_model]
+        payload["subtitle_models"] = subtitle_models(settings) if subtitles is None else subtitles
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -221,6 +232,7 @@ class RenderRun:
                                                            settings.driving_of(renderer))
             except Exception as exc:  # noqa: BLE001 - e.g. facevid2vid rows without weights: those rows fail
                 self.weight_errors[renderer] = exc
+        self.subtitle_models = subtitle_models(settings)
         self.latest = latest_results(self.lake)
         self.todo, self.new_results = self._plan(table.valid, table.invalid, retry_failed)
 
@@ -248,7 +260,7 @@ class RenderRun:
                 self.summary.failed += 1
                 self._count_error(err)
                 continue
-            spec = request_spec(request, self.settings, self.models[request["renderer"]])
+            spec = request_spec(request, self.settings, self.models[request["renderer"]], self.subtitle_models)
             last = self.latest.get(request["request_id"])
             if last is not None and last["spec"] == spec and last["status"] == "ok":
                 self.summary.skipped += 1

@@ -240,6 +240,30 @@ def test_zero_shot_driving_renders_facevid2vid_rows_without_l2l(tmp_path):
     assert request_spec(keypoint, settings, models) != request_spec(keypoint, l2l, models)
 
 
+def test_a_new_speech_model_saved_over_the_old_one_renders_the_subtitles_again(tmp_path):
+    """Subtitled rows count the Whisper model by what its folder holds: the same model in another folder is the
+    same spec, a new model saved over the old folder is another; rows without subtitles do not depend on it."""
+    from pipelines.render.run import request_spec, subtitle_models
+
+    def whisper(folder: Path, weights: bytes) -> str:
+        folder.mkdir(exist_ok=True)
+        (folder / "model.bin").write_bytes(weights)
+        (folder / "config.json").write_text("{}")
+        return str(folder)
+
+    models = {"s2l": {"sha256": "a"}, "pose": {"sha256": "b"}}
+    subtitled = {"request_id": "s", "renderer": "warp", "subtitles": True}
+    plain = {"request_id": "p", "renderer": "warp"}
+    first = RenderSettings(out=str(tmp_path / "out"), whisper_model=whisper(tmp_path / "w", b"first model"))
+    moved = RenderSettings(out=first.out, whisper_model=whisper(tmp_path / "copy", b"first model"))
+    spec = request_spec(subtitled, first, models)
+    assert request_spec(subtitled, moved, models) == spec == request_spec(subtitled, first, models,
+                                                                         subtitle_models(first))
+    whisper(tmp_path / "w", b"a retrained model")
+    assert request_spec(subtitled, first, models) != spec
+    assert request_spec(plain, first, models) == request_spec(plain, moved, models)
+
+
 @pytest.mark.slow
 def test_rows_whose_models_are_missing_fail_alone(tmp_path):
     table = write_campaign(tmp_path / "campaign", rows=3, seconds=1.0)
