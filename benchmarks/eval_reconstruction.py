@@ -192,7 +192,8 @@ def main(argv=None) -> dict:
             sheet.append((video.stem, pairs))
     contact_sheet(sheet, Path(args.sheet))
     result = {"benchmark": "reconstruction", "renderer": "warp", "size": args.size,
-              "checkpoints": args.checkpoints or "shipped defaults", "mouth": args.mouth, "meter": "Ultra-Light detector + PFLD 68 (ONNX)",
+              "checkpoints": args.checkpoints or "shipped defaults", "mouth": args.mouth,
+              "meter": "Ultra-Light detector + PFLD 68 (ONNX)",
               "videos": rows, "median": summarise(rows), "sheet": str(args.sheet)}
     return write_result(args.out, result)
 
