@@ -11,8 +11,9 @@ the pipeline's own landmark model.
     mouth_distance        mean distance of the 20 mouth points after aligning each frame's landmarks on the
                           rigid points (eye corners, nose) with a similarity, over the inter-ocular distance:
                           pose errors do not count, only the mouth's shape and opening
-    speaker_mean_mouth    the real speaker's own mean mouth, held still: the best distance a model that
-                          predicts no motion could reach (it needs the whole real video, so it is a bound)
+    speaker_mean_mouth    the real speaker's own mean mouth, held still: about the closest a model that
+                          predicts no motion could come (the mean minimises the squared distance; it
+                          needs the whole real video, so no photo-driven model has it)
     face_similarity       squared error and SSIM of the grey face region (the real frame's landmark box,
                           enlarged); a video's PSNR comes from its mean squared error (`psnr`), so one frame
                           equal to the photo does not make it infinite
@@ -72,9 +73,10 @@ def mouth_distance(real: np.ndarray, generated: np.ndarray) -> np.ndarray:
 
 def speaker_mean_mouth(real: np.ndarray) -> np.ndarray:
     """(T, 68, 2) real landmarks -> (68, 2): the first face with its mouth points replaced by the mean of every
-    frame's mouth (each frame aligned on the first one's rigid points). Held still, it is an upper bound for
-    any model that does not predict the mouth's motion: it knows the speaker's average mouth, which no photo
-    tells, but still misses every movement around it (`mouth_distance(real, speaker_mean_mouth(real))`)."""
+    frame's mouth (each frame aligned on the first one's rigid points). Held still, it is about the best any
+    model that does not predict the mouth's motion can do (the mean minimises the squared distance): it knows
+    the speaker's average mouth, which no photo tells, but still misses every movement around it
+    (`mouth_distance(real, speaker_mean_mouth(real))`)."""
     real = np.asarray(real, np.float64)
     seen = [t for t in range(len(real)) if np.isfinite(real[t]).all()]
     if not seen:
